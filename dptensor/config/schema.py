@@ -1,0 +1,22 @@
+"""The whole input schema, assembled from the component fragments."""
+
+import copy
+
+from dptensor.config.fragment import component
+from dptensor.config.learning_rate import LEARNING_RATE
+from dptensor.config.loss import LOSS
+from dptensor.config.model import MODEL
+from dptensor.config.training import TRAINING
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+ROOT = component(
+    "Input of `dpt train` (DeePMD-kit 3.2 input.json compatible).",
+    {"model": MODEL, "learning_rate": LEARNING_RATE, "loss": LOSS, "training": TRAINING},
+)
+
+
+def build_schema() -> dict:
+    """The JSON schema (Draft 2020-12) of a normalized input; a fresh copy the caller may change."""
+    schema = {"$schema": DIALECT, "title": "dptensor input", **copy.deepcopy(ROOT)}
+    return schema
