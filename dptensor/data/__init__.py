@@ -1,0 +1,1 @@
+"""DeePMD-format data: systems, labels, neighbor lists and batches (numpy only)."""

@@ -1,0 +1,217 @@
+"""Neighbor lists with periodic images, neighbor statistics and ``sel: "auto"``.
+
+Atom j (in the periodic image n, an integer 3-vector) is a neighbor of atom i when
+``0 < |r_ij| < rcut`` with ``r_ij = coord[j] + n @ box - coord[i]`` (box rows are cell vectors).
+Periodic images of atom i itself are neighbors. The list of atom i is grouped in type blocks:
+slots ``[sum(sel[:t]), sum(sel[:t+1]))`` hold the type-t neighbors by increasing distance, cut at
+``sel[t]`` (the rest are counted as dropped), then -1 padding.
+
+Method: coordinates are wrapped into the cell (fractional s in [0, 1)); then along cell vector k
+only images with ``|n_k| <= floor(rcut / d_k) + 1`` can hold neighbors, d_k being the distance
+between the two cell faces spanned by the other two vectors (this covers skewed cells and cells
+smaller than 2 rcut). All pairs of one image are tested at once with numpy.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dptensor.errors import InputError
+
+DEFAULT_AUTO_SEL_FACTOR = 1.1  # sel = "auto": DeePMD-kit's safety factor on the largest count
+_PAIR_CHUNK = 4_000_000  # pairs tested at once; bounds memory for large non-periodic systems
+
+
+@dataclass
+class NeighborList:
+    """Result of :func:`build_neighbor_list` for nf frames of nat atoms."""
+
+    nlist: np.ndarray  # nf x nat x nnei, int64, neighbor index or -1
+    image: np.ndarray  # nf x nat x nnei x 3, int8 (int16/int32 if needed), periodic image n
+    max_nbor: np.ndarray  # nf x ntypes, largest number of type-t neighbors of any atom (uncut)
+    dropped: np.ndarray  # nf x ntypes, type-t neighbors left out because of sel[t]
+    min_dist: np.ndarray  # nf, smallest neighbor distance in the frame (inf when none)
+
+
+def face_distances(box):
+    """Distances between opposite faces of a cell (3 x 3, rows a, b, c): V / |b x c| etc."""
+    vol = abs(np.linalg.det(box))
+    cross = np.cross(box[[1, 2, 0]], box[[2, 0, 1]])
+    return vol / np.linalg.norm(cross, axis=1)
+
+
+def image_grid(box, rcut):
+    """All images n that can hold neighbors of an atom of the wrapped cell: nimg x 3 int64."""
+    nmax = np.floor(rcut / face_distances(box)).astype(np.int64) + 1
+    axes = [np.arange(-k, k + 1) for k in nmax]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def frame_pairs(coord, box, rcut, valid=None):
+    """Every neighbor pair of one frame.
+
+    coord nat x 3, box 3 x 3 or None, valid nat bool (atoms taking part; None: all)
+    -> i (m,), j (m,), image (m, 3) int64 in the original (unwrapped) coordinates, d2 (m,).
+    """
+    nat = coord.shape[0]
+    if box is None:
+        wrapped, cell_of, images = coord, np.zeros((nat, 3), np.int64), np.zeros((1, 3), np.int64)
+        shifts = np.zeros((1, 3))
+    else:
+        cell_of = np.floor(coord @ np.linalg.inv(box)).astype(np.int64)  # coord = wrapped + c @ box
+        wrapped = coord - cell_of @ box
+        images = image_grid(box, rcut)
+        shifts = images @ box  # nimg x 3
+    ok = np.ones(nat, bool) if valid is None else np.asarray(valid, bool)
+    rc2 = rcut * rcut
+    out = []
+    block = max(1, _PAIR_CHUNK // max(nat * len(images), 1))
+    for start in range(0, nat, block):
+        centers = np.arange(start, min(nat, start + block))
+        diff0 = wrapped[None, :, :] - wrapped[centers, None, :]  # nblk x nat x 3
+        # |d0 + s|^2 for all images in one product; loose screen, exact test below
+        d2 = (np.sum(diff0 ** 2, axis=-1)[:, :, None] + 2.0 * diff0 @ shifts.T
+              + np.sum(shifts ** 2, axis=-1))  # nblk x nat x nimg
+        ii, jj, kk = np.nonzero(d2 < rc2 * (1.0 + 1e-8) + 1e-8)
+        r = diff0[ii, jj] + shifts[kk]  # m x 3
+        d2 = np.sum(r * r, axis=-1)
+        keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
+        out.append((centers[ii[keep]], jj[keep], images[kk[keep]], d2[keep]))
+    i = np.concatenate([o[0] for o in out])
+    j = np.concatenate([o[1] for o in out])
+    img = np.concatenate([o[2] for o in out])
+    # back to the image of the original coordinates: coord_j + (n - c_j + c_i) @ box - coord_i
+    img = img - cell_of[j] + cell_of[i]
+    return i, j, img, np.concatenate([o[3] for o in out])
+
+
+def _frame_nlist(coord, box, atype, rcut, sel):
+    """One frame -> nlist nat x nnei, image nat x nnei x 3, counts nat x ntypes, dropped, min d."""
+    nat, ntypes = atype.size, len(sel)
+    sel = np.asarray(sel, dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(sel)])
+    i, j, img, d2 = frame_pairs(coord, box, rcut, valid=atype >= 0)
+    tj = atype[j]
+    order = np.lexsort((d2, tj, i))  # stable, so equal distances keep a deterministic order
+    i, j, img, d2, tj = i[order], j[order], img[order], d2[order], tj[order]
+    group = i * ntypes + tj
+    first = np.r_[True, group[1:] != group[:-1]]
+    rank = np.arange(group.size) - np.maximum.accumulate(np.where(first, np.arange(group.size), 0))
+    keep = rank < sel[tj]
+    nlist = np.full((nat, int(offset[-1])), -1, dtype=np.int64)
+    image = np.zeros((nat, int(offset[-1]), 3), dtype=np.int64)
+    slot = offset[tj[keep]] + rank[keep]
+    nlist[i[keep], slot] = j[keep]
+    image[i[keep], slot] = img[keep]
+    counts = np.bincount(group, minlength=nat * ntypes).reshape(nat, ntypes)
+    dropped = np.bincount(tj[~keep], minlength=ntypes)
+    min_d = math.sqrt(d2.min()) if d2.size else math.inf
+    return nlist, image, counts.max(axis=0, initial=0), dropped, min_d
+
+
+def _small_int(array):
+    """The narrowest signed int type that holds ``array`` (int8 in any ordinary cell)."""
+    big = int(np.abs(array).max(initial=0))
+    for dtype in (np.int8, np.int16, np.int32):
+        if big <= np.iinfo(dtype).max:
+            return array.astype(dtype)
+    return array
+
+
+def build_neighbor_list(coord, box, atype, rcut, sel):
+    """Neighbor lists of a batch with statistics (see NeighborList and the module docstring).
+
+    coord nf x nat x 3, box nf x 3 x 3 or None (non-periodic), atype nf x nat (or nat) int with
+    values < len(sel) (negative: absent atom, no neighbors), rcut in Angstrom, sel per type.
+    """
+    coord = np.asarray(coord, dtype=np.float64)
+    nf, nat = coord.shape[:2]
+    atype = np.broadcast_to(np.asarray(atype, dtype=np.int64), (nf, nat))
+    if atype.size and atype.max() >= len(sel):
+        raise ValueError(f"atom type {int(atype.max())} but sel has {len(sel)} types")
+    frames = [_frame_nlist(coord[f], None if box is None else np.asarray(box[f], np.float64),
+                           atype[f], rcut, sel) for f in range(nf)]
+    nnei = int(sum(sel))
+    if not frames:
+        return NeighborList(np.zeros((0, nat, nnei), np.int64), np.zeros((0, nat, nnei, 3),
+                            np.int8), np.zeros((0, len(sel)), np.int64),
+                            np.zeros((0, len(sel)), np.int64), np.zeros(0))
+    return NeighborList(
+        nlist=np.stack([fr[0] for fr in frames]),
+        image=_small_int(np.stack([fr[1] for fr in frames])),
+        max_nbor=np.stack([fr[2] for fr in frames]),
+        dropped=np.stack([fr[3] for fr in frames]),
+        min_dist=np.array([fr[4] for fr in frames]),
+    )
+
+
+def build_nlist(coord, box, atype, rcut, sel):
+    """(nlist nf x nat x nnei int64, image nf x nat x nnei x 3 small int) of a batch; see
+    build_neighbor_list for the dropped-neighbor counts."""
+    res = build_neighbor_list(coord, box, atype, rcut, sel)
+    return res.nlist, res.image
+
+
+def shift_from_image(image, box):
+    """Cartesian shift of each slot, image @ box: nf x nat x nnei x 3 float64 (zeros if no box)."""
+    if box is None:
+        return np.zeros(image.shape, dtype=np.float64)
+    return np.einsum("fank,fkd->fand", image.astype(np.float64), np.asarray(box, np.float64))
+
+
+def neighbor_stat(systems, rcut, type_map):
+    """Largest neighbor count of each type and smallest neighbor distance over all frames.
+
+    systems: paths or DeepmdSystem objects; type_map: the model's names (None: the data's own
+    indices). Returns (max_nbor list of ntypes int, min_dist float in Angstrom, inf if none).
+    """
+    from dptensor.data.system import DeepmdSystem, load_system
+
+    ntypes = len(type_map) if type_map is not None else 0
+    max_nbor, min_dist = np.zeros(ntypes, np.int64), math.inf
+    for item in systems:
+        s = item if isinstance(item, DeepmdSystem) else load_system(item, type_map)
+        if type_map is None and s.atype.max() + 1 > max_nbor.size:
+            max_nbor = np.pad(max_nbor, (0, int(s.atype.max()) + 1 - max_nbor.size))
+        nt = max_nbor.size
+        for f in range(s.nframes):  # frame by frame: memory stays that of one frame
+            box = None if s.box is None else s.box[f:f + 1]
+            res = build_neighbor_list(s.coord[f:f + 1], box, s.atype, rcut, [0] * nt)
+            max_nbor = np.maximum(max_nbor, res.max_nbor[0])
+            min_dist = min(min_dist, float(res.min_dist[0]))
+    return [int(n) for n in max_nbor], min_dist
+
+
+def parse_auto_sel(sel_spec, path="model.descriptor.sel"):
+    """'auto' -> 1.1, 'auto:1.5' -> 1.5; None for an explicit list. InputError otherwise."""
+    if not isinstance(sel_spec, str):
+        return None
+    word, _, factor = sel_spec.partition(":")
+    if word != "auto":
+        raise InputError([f"{path}: expected a list of int, 'auto' or 'auto:<factor>', "
+                          f"got {sel_spec!r}"])
+    if not factor:
+        return DEFAULT_AUTO_SEL_FACTOR
+    try:
+        value = float(factor)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InputError([f"{path}: the factor of {sel_spec!r} must be a positive number"])
+    return value
+
+
+def auto_sel_value(max_nbor, factor):
+    """DeePMD-kit's rule: int(max_nbor * factor) rounded up to a multiple of 4."""
+    return 4 * ((int(max_nbor * factor) + 3) // 4)
+
+
+def resolve_auto_sel(sel_spec, systems, rcut, type_map):
+    """``sel`` of the descriptor: an explicit list is returned as ints; "auto"/"auto:f" is
+    computed from the neighbor statistics of ``systems`` (paths or DeepmdSystem)."""
+    factor = parse_auto_sel(sel_spec)
+    if factor is None:
+        return [int(s) for s in sel_spec]
+    max_nbor, _ = neighbor_stat(systems, rcut, type_map)
+    return [auto_sel_value(n, factor) for n in max_nbor]
