@@ -1,0 +1,167 @@
+"""The se_e2_a (DeepPot-SE, "smooth edition, two-body embedding, all coordinates") descriptor.
+
+With the normalized environment matrix R~_i (nnei x 4, see ``env_mat``) and the embedding matrix
+G_i (nnei x M1) whose row k is the embedding net of the neighbor's type (and, unless
+``type_one_side``, of the center's type) applied to the first column of R~_i:
+
+    T_i = G_i^T R~_i / nnei                        (M1 x 4)
+    D_i = T_i  (T_i^<)^T,  T_i^< = first M2 rows   (M1 x M2, flattened; M2 = axis_neuron)
+
+``T_i[:, 1:]`` (M1 x 3) is the rotation matrix that dipole and polar fittings use.
+Reference: L. Zhang et al., "End-to-end symmetry preserving inter-atomic potential energy model
+for finite and extended systems", NeurIPS 31 (2018).
+"""
+
+import numpy as np
+
+from dptensor.model.env_mat import env_mat, env_mat_stats
+from dptensor.model.network import Network
+from dptensor.model.ops import numpy_ops
+
+STD_FLOOR = 1e-2  # a statistic's std below this is raised to it, so normalization never blows up
+
+
+class DescrptSeA:
+    def __init__(self, ntypes, sel, rcut=6.0, rcut_smth=0.5, neuron=(10, 20, 40), axis_neuron=4,
+                 resnet_dt=False, type_one_side=False, exclude_types=(), activation_function="tanh",
+                 precision="float64", trainable=True, seed=None, set_davg_zero=False,
+                 env_protection=0.0, variables=None):
+        self.ntypes = int(ntypes)
+        self.sel = [int(s) for s in sel]
+        self.rcut, self.rcut_smth = float(rcut), float(rcut_smth)
+        self.neuron = [int(n) for n in neuron]
+        self.axis_neuron = int(axis_neuron)
+        self.resnet_dt, self.type_one_side = bool(resnet_dt), bool(type_one_side)
+        self.exclude_types = sorted({tuple(sorted(p)) for p in exclude_types})
+        self.activation_function, self.precision = activation_function, precision
+        self.trainable, self.seed = bool(trainable), seed
+        self.set_davg_zero, self.env_protection = bool(set_davg_zero), float(env_protection)
+        self.nets = [self._net(k) for k in range(self.n_nets)]
+        if variables is None:
+            nnei = self.nnei
+            variables = {
+                "davg": np.zeros((self.ntypes, nnei, 4)),
+                "dstd": np.ones((self.ntypes, nnei, 4)),
+                "embeddings": [net.variables for net in self.nets],
+            }
+        self.variables = variables
+        for net, v in zip(self.nets, variables["embeddings"]):
+            net.variables = v
+
+    # structure ---------------------------------------------------------------------------
+    @property
+    def nnei(self):
+        return sum(self.sel)
+
+    @property
+    def n_nets(self):
+        return self.ntypes if self.type_one_side else self.ntypes * self.ntypes
+
+    @property
+    def dim_out(self):
+        return self.neuron[-1] * self.axis_neuron
+
+    @property
+    def dim_emb(self):
+        return self.neuron[-1]
+
+    def _net(self, k):
+        return Network(1, self.neuron, None, self.activation_function, self.resnet_dt, self.precision,
+                       seed=self.seed, stream=(1, k))
+
+    def net_index(self, center_type, neighbor_type):
+        return neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
+
+    def pair_mask(self):
+        """ntypes x ntypes, 0.0 where the (center, neighbor) type pair is excluded."""
+        m = np.ones((self.ntypes, self.ntypes))
+        for a, b in self.exclude_types:
+            m[a, b] = m[b, a] = 0.0
+        return m
+
+    # math --------------------------------------------------------------------------------
+    def call(self, ops, v, coord, atype, nlist, shift):
+        """coord nf x nloc x 3 (float64), atype nf x nloc, nlist nf x nloc x nnei, shift
+        nf x nloc x nnei x 3 -> D nf x nloc x (M1*M2), rot_mat nf x nloc x M1 x 3 (model precision)."""
+        nf, nloc, _ = ops.shape(nlist)
+        em = env_mat(ops, coord, nlist, shift, self.rcut, self.rcut_smth, self.env_protection)
+        davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
+        dstd = ops.take(v["dstd"], atype, axis=0)
+        em = ops.astype((em - davg) / dstd, ops.float_dtype(self.precision))
+        pair_mask = ops.asarray(self.pair_mask(), dtype=ops.float_dtype(self.precision))
+        xyz = None
+        start = 0
+        for tj, n in enumerate(self.sel):
+            if n == 0:
+                continue
+            block = em[:, :, start:start + n, :]  # nf x nloc x n x 4
+            start += n
+            gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
+            if self.exclude_types:
+                block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
+            part = ops.einsum("flnm,flnd->flmd", gg, block)  # nf x nloc x M1 x 4
+            xyz = part if xyz is None else xyz + part
+        gr = xyz / float(self.nnei)  # nf x nloc x M1 x 4
+        grrg = ops.einsum("flid,fljd->flij", gr, gr[:, :, :self.axis_neuron, :])  # nf x nloc x M1 x M2
+        return ops.reshape(grrg, (nf, nloc, self.dim_out)), gr[..., 1:]
+
+    def _embed(self, ops, v, ss, atype, tj):
+        """Embedding of one neighbor-type block: ss nf x nloc x n x 1 -> nf x nloc x n x M1."""
+        nets = v["embeddings"]
+        if self.type_one_side:
+            return self.nets[tj].call(ops, nets[tj], ss)
+        out = None
+        for ti in range(self.ntypes):
+            k = self.net_index(ti, tj)
+            sel = ops.astype(atype == ti, ops.dtype_of(ss))[:, :, None, None]
+            part = self.nets[k].call(ops, nets[k], ss) * sel
+            out = part if out is None else out + part
+        return out
+
+    def __call__(self, coord, atype, nlist, shift):
+        return self.call(numpy_ops, self.variables, coord, atype, nlist, shift)
+
+    # statistics --------------------------------------------------------------------------
+    def compute_stats(self, batches):
+        """Set davg/dstd from batches (dicts with coord, atype, nlist, shift numpy arrays):
+        per center type, mean and std of the radial column, std of the angular columns (mean 0)."""
+        tot = {k: np.zeros(self.ntypes) for k in ("n", "s", "s2", "a2")}
+        for b in batches:
+            part = env_mat_stats(b["coord"], b["nlist"], b["shift"], b["atype"], self.ntypes,
+                                 self.rcut, self.rcut_smth, self.env_protection)
+            for k in tot:
+                tot[k] += part[k]
+        n = np.maximum(tot["n"], 1.0)
+        avg = tot["s"] / n
+        std_r = np.sqrt(np.maximum(tot["s2"] / n - avg**2, 0.0))
+        std_a = np.sqrt(tot["a2"] / (3.0 * n))
+        std_r = np.where(tot["n"] > 0, np.maximum(std_r, STD_FLOOR), 1.0)
+        std_a = np.where(tot["n"] > 0, np.maximum(std_a, STD_FLOOR), 1.0)
+        davg = np.zeros((self.ntypes, self.nnei, 4))
+        if not self.set_davg_zero:
+            davg[:, :, 0] = avg[:, None]
+        dstd = np.empty((self.ntypes, self.nnei, 4))
+        dstd[:, :, 0] = std_r[:, None]
+        dstd[:, :, 1:] = std_a[:, None, None]
+        self.variables["davg"], self.variables["dstd"] = davg, dstd
+
+    # serialization -----------------------------------------------------------------------
+    def config(self):
+        return {
+            "ntypes": self.ntypes, "sel": list(self.sel), "rcut": self.rcut, "rcut_smth": self.rcut_smth,
+            "neuron": list(self.neuron), "axis_neuron": self.axis_neuron, "resnet_dt": self.resnet_dt,
+            "type_one_side": self.type_one_side, "exclude_types": [list(p) for p in self.exclude_types],
+            "activation_function": self.activation_function, "precision": self.precision,
+            "trainable": self.trainable, "seed": self.seed, "set_davg_zero": self.set_davg_zero,
+            "env_protection": self.env_protection,
+        }
+
+    def serialize(self):
+        return {"@class": "Descriptor", "type": "se_e2_a", "@version": 1, **self.config(),
+                "@variables": self.variables}
+
+    @classmethod
+    def deserialize(cls, data):
+        data = {k: v for k, v in data.items() if k not in ("@class", "type", "@version")}
+        variables = data.pop("@variables")
+        return cls(**data, variables=variables)

@@ -1,0 +1,85 @@
+"""What every fitting shares: one fitting net per atom type, applied to the descriptor of each atom.
+
+For atom i of type t_i, out_i = N_{t_i}(D_i). Types whose output is switched off (outside
+``sel_type``) get no net evaluation at all and contribute exact zeros.
+"""
+
+import abc
+
+import numpy as np
+
+from dptensor.model.network import Network
+from dptensor.model.ops import numpy_ops
+
+
+class TypedFitting(abc.ABC):
+    """Base class. Subclasses set ``fitting_type``, ``output_def``, ``out_dim`` and ``call``."""
+
+    fitting_type = ""
+    output_def = None
+
+    def __init__(self, ntypes, dim_descrpt, dim_emb, neuron=(120, 120, 120), resnet_dt=True,
+                 activation_function="tanh", precision="float64", seed=None, trainable=True,
+                 sel_type=None, variables=None):
+        self.ntypes, self.dim_descrpt, self.dim_emb = int(ntypes), int(dim_descrpt), int(dim_emb)
+        self.neuron = [int(n) for n in neuron]
+        self.resnet_dt, self.activation_function = bool(resnet_dt), activation_function
+        self.precision, self.seed, self.trainable = precision, seed, bool(trainable)
+        self.sel_type = sorted(range(self.ntypes) if sel_type is None else {int(t) for t in sel_type})
+        self.nets = [Network(self.dim_descrpt, self.neuron, self.out_dim, activation_function, resnet_dt,
+                             precision, seed=seed, stream=(2, t)) for t in range(self.ntypes)]
+        if variables is None:
+            variables = {"nets": [net.variables for net in self.nets], **self.extra_variables()}
+        self.variables = variables
+
+    @property
+    @abc.abstractmethod
+    def out_dim(self):
+        """Width of each type's net output."""
+
+    @abc.abstractmethod
+    def call(self, ops, v, descriptor, rot_mat, atype):
+        """Atomic outputs {output_def.atomic_name: nf x nloc x shape} from the descriptor."""
+
+    def extra_variables(self):
+        """Per-type statistics beyond the nets (bias, shift); arrays."""
+        return {}
+
+    def typed_output(self, ops, v, descriptor, atype):
+        """N_{t_i}(D_i) for selected types, zero for the others: nf x nloc x out_dim."""
+        out = None
+        for t in self.sel_type:
+            mask = ops.astype(atype == t, ops.dtype_of(descriptor))[:, :, None]
+            part = self.nets[t].call(ops, v["nets"][t], descriptor) * mask
+            out = part if out is None else out + part
+        if out is None:
+            nf, nloc, _ = ops.shape(descriptor)
+            out = ops.zeros((nf, nloc, self.out_dim), ops.dtype_of(descriptor))
+        return out
+
+    def sel_mask(self, atype):
+        """nf x nloc bool (numpy): atoms whose type is selected."""
+        return np.isin(atype, self.sel_type)
+
+    def __call__(self, descriptor, rot_mat, atype):
+        return self.call(numpy_ops, self.variables, descriptor, rot_mat, atype)
+
+    def compute_stats(self, batches):
+        """Set output statistics from training batches (numpy). Default: none."""
+
+    # serialization -----------------------------------------------------------------------
+    def config(self):
+        return {"ntypes": self.ntypes, "dim_descrpt": self.dim_descrpt, "dim_emb": self.dim_emb,
+                "neuron": list(self.neuron), "resnet_dt": self.resnet_dt,
+                "activation_function": self.activation_function, "precision": self.precision,
+                "seed": self.seed, "trainable": self.trainable, "sel_type": list(self.sel_type)}
+
+    def serialize(self):
+        return {"@class": "Fitting", "type": self.fitting_type, "@version": 1, **self.config(),
+                "@variables": self.variables}
+
+    @classmethod
+    def deserialize(cls, data):
+        data = {k: v for k, v in data.items() if k not in ("@class", "type", "@version")}
+        variables = data.pop("@variables")
+        return cls(**data, variables=variables)

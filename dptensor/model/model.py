@@ -1,0 +1,136 @@
+"""A Deep Potential model: descriptor + fitting, with declared outputs.
+
+``call_atomic`` is the whole forward math, written once against ``ops``; backends run it on their
+own arrays and add derivatives. Predictions are float64 whatever the model's precision.
+"""
+
+import numpy as np
+
+from dptensor.data import keys
+from dptensor.model.descriptor import DescrptSeA
+from dptensor.model.fitting import FITTINGS
+from dptensor.model.ops import numpy_ops
+
+MODEL_VERSION = 1
+
+
+class Model:
+    def __init__(self, type_map, descriptor, fitting, meta=None):
+        self.type_map = list(type_map)
+        self.descriptor = descriptor
+        self.fitting = fitting
+        self.meta = dict(meta or {})
+
+    # structure ---------------------------------------------------------------------------
+    @property
+    def model_type(self):
+        return self.fitting.fitting_type
+
+    @property
+    def output_def(self):
+        return self.fitting.output_def
+
+    @property
+    def ntypes(self):
+        return len(self.type_map)
+
+    @property
+    def rcut(self):
+        return self.descriptor.rcut
+
+    @property
+    def sel(self):
+        return self.descriptor.sel
+
+    @property
+    def sel_type(self):
+        return list(self.fitting.sel_type)
+
+    @property
+    def precision(self):
+        return self.descriptor.precision
+
+    @property
+    def variables(self):
+        """The trainable and statistical arrays as one pytree (dicts and lists of arrays)."""
+        return {"descriptor": self.descriptor.variables, "fitting": self.fitting.variables}
+
+    def set_variables(self, v):
+        self.descriptor.variables.update(v["descriptor"])
+        self.fitting.variables.update(v["fitting"])
+        for net, nv in zip(self.descriptor.nets, self.descriptor.variables["embeddings"]):
+            net.variables = nv
+        for net, nv in zip(self.fitting.nets, self.fitting.variables["nets"]):
+            net.variables = nv
+
+    @classmethod
+    def from_config(cls, model_config):
+        """Build from the normalized ``model`` section of an input (see dptensor.config)."""
+        type_map = model_config["type_map"]
+        ntypes = len(type_map)
+        dcfg = {k: v for k, v in model_config["descriptor"].items() if k != "type"}
+        descriptor = DescrptSeA(ntypes=ntypes, **dcfg)
+        fcfg = {k: v for k, v in model_config["fitting_net"].items() if k != "type"}
+        fitting = FITTINGS[model_config["fitting_net"]["type"]](
+            ntypes=ntypes, dim_descrpt=descriptor.dim_out, dim_emb=descriptor.dim_emb, **fcfg)
+        return cls(type_map, descriptor, fitting)
+
+    # math --------------------------------------------------------------------------------
+    def call_atomic(self, ops, v, coord, atype, nlist, shift):
+        """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
+
+        coord nf x nloc x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
+        empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i])."""
+        desc, rot_mat = self.descriptor.call(ops, v["descriptor"], coord, atype, nlist, shift)
+        out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype)
+        f64 = ops.float_dtype("float64")
+        return {k: ops.astype(x, f64) for k, x in out.items()}
+
+    def reduce(self, ops, atomic):
+        """Add the global outputs (sum over atoms of each reducible atomic output)."""
+        od = self.output_def
+        out = dict(atomic)
+        if od.reducible:
+            out[od.name] = ops.sum(atomic[od.atomic_name], axis=1)
+        return out
+
+    def __call__(self, coord, atype, nlist, shift):
+        """numpy forward: atomic and global outputs (no derivatives)."""
+        return self.reduce(numpy_ops, self.call_atomic(numpy_ops, self.variables, coord, atype,
+                                                       nlist, shift))
+
+    def evaluate(self, coord, box, atype):
+        """numpy forward on raw frames: coord nf x nat x 3, box nf x 3 x 3 or None, atype nf x nat."""
+        from dptensor.data.neighbor import build_nlist, shift_from_image
+
+        coord = np.asarray(coord, dtype=np.float64)
+        atype = np.asarray(atype)
+        nlist, image = build_nlist(coord, box, atype, self.rcut, self.sel)[:2]
+        return self(coord, atype, nlist, shift_from_image(image, box))
+
+    # statistics --------------------------------------------------------------------------
+    def compute_stats(self, batches):
+        """Descriptor normalization and output statistics from training batches (numpy)."""
+        self.descriptor.compute_stats(batches)
+        self.fitting.compute_stats(batches)
+
+    # serialization -----------------------------------------------------------------------
+    def serialize(self):
+        return {"@class": "Model", "type": self.model_type, "@version": MODEL_VERSION,
+                "type_map": list(self.type_map), "descriptor": self.descriptor.serialize(),
+                "fitting": self.fitting.serialize(), "@meta": dict(self.meta)}
+
+    @classmethod
+    def deserialize(cls, data):
+        fitting_cls = FITTINGS[data["fitting"]["type"]]
+        return cls(data["type_map"], DescrptSeA.deserialize(data["descriptor"]),
+                   fitting_cls.deserialize(data["fitting"]), meta=data.get("@meta"))
+
+
+def label_keys(model):
+    """The data labels a model of this type learns from: (global, atomic)."""
+    od = model.output_def
+    return od.label, od.atomic_label
+
+
+__all__ = ["Model", "keys", "label_keys"]

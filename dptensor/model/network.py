@@ -1,0 +1,109 @@
+"""Fully connected networks used as embedding and fitting nets.
+
+A hidden layer maps x (.. x n_in) to y = act(x W + b), times a per-unit timestep ``idt`` when
+``resnet_dt``; a shortcut is added when the width stays (y += x) or doubles (y += [x, x]).
+A fitting net ends with a linear layer of width ``out_dim``. Weights are stored (n_in, n_out).
+
+Initialization (the same for every backend, since backends load these arrays): W ~ N(0, 1/(n_in+n_out)),
+b ~ N(0, 1), idt ~ N(0.1, 0.001^2).
+"""
+
+import numpy as np
+
+ACTIVATIONS = ("tanh", "gelu", "relu", "softplus", "sigmoid", "linear")
+
+
+def make_rng(seed, *stream):
+    """A numpy Generator for one network: distinct streams for distinct (seed, stream) pairs;
+    seed None gives fresh entropy."""
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng([int(seed), *[int(s) for s in stream]])
+
+
+def activate(ops, name, x):
+    if name in ("linear", "none"):
+        return x
+    return getattr(ops, name)(x)
+
+
+class Network:
+    """An embedding net (``out_dim`` None: the last hidden layer is the output) or a fitting net.
+
+    Shapes: input ... x in_dim, output ... x (out_dim or neuron[-1]).
+    """
+
+    def __init__(self, in_dim, neuron, out_dim=None, activation_function="tanh", resnet_dt=False,
+                 precision="float64", seed=None, stream=(), variables=None):
+        self.in_dim = int(in_dim)
+        self.neuron = [int(n) for n in neuron]
+        self.out_dim = None if out_dim is None else int(out_dim)
+        self.activation_function = activation_function
+        self.resnet_dt = bool(resnet_dt)
+        self.precision = precision
+        self.variables = variables if variables is not None else self._init(make_rng(seed, *stream))
+
+    @property
+    def dims(self):
+        return [self.in_dim, *self.neuron]
+
+    def _init(self, rng):
+        dtype = np.dtype(self.precision)
+        layers = []
+        dims = self.dims
+        for n_in, n_out in zip(dims[:-1], dims[1:]):
+            layer = {
+                "w": (rng.normal(size=(n_in, n_out)) / np.sqrt(n_in + n_out)).astype(dtype),
+                "b": rng.normal(size=(n_out,)).astype(dtype),
+            }
+            if self.resnet_dt:
+                layer["idt"] = rng.normal(loc=0.1, scale=0.001, size=(n_out,)).astype(dtype)
+            layers.append(layer)
+        if self.out_dim is not None:
+            n_in = dims[-1]
+            layers.append({
+                "w": (rng.normal(size=(n_in, self.out_dim)) / np.sqrt(n_in + self.out_dim)).astype(dtype),
+                "b": rng.normal(size=(self.out_dim,)).astype(dtype),
+            })
+        return {"layers": layers}
+
+    def call(self, ops, v, x):
+        """Apply the net with variables ``v`` (same structure as ``self.variables``)."""
+        layers = v["layers"]
+        n_hidden = len(self.neuron)
+        for k in range(n_hidden):
+            layer = layers[k]
+            y = activate(ops, self.activation_function, ops.matmul(x, layer["w"]) + layer["b"])
+            if self.resnet_dt:
+                y = y * layer["idt"]
+            n_in, n_out = self.dims[k], self.dims[k + 1]
+            if n_out == n_in:
+                y = y + x
+            elif n_out == 2 * n_in:
+                y = y + ops.concat([x, x], axis=-1)
+            x = y
+        if self.out_dim is not None:
+            last = layers[n_hidden]
+            x = ops.matmul(x, last["w"]) + last["b"]
+        return x
+
+    def __call__(self, x):
+        from dptensor.model.ops import numpy_ops
+
+        return self.call(numpy_ops, self.variables, x)
+
+    def serialize(self):
+        return {
+            "@class": "Network", "type": "fitting" if self.out_dim is not None else "embedding",
+            "@version": 1, "in_dim": self.in_dim, "neuron": list(self.neuron), "out_dim": self.out_dim,
+            "activation_function": self.activation_function, "resnet_dt": self.resnet_dt,
+            "precision": self.precision, "@variables": self.variables,
+        }
+
+    @classmethod
+    def deserialize(cls, data):
+        data = dict(data)
+        for key in ("@class", "type", "@version"):
+            data.pop(key, None)
+        variables = data.pop("@variables")
+        return cls(**data, variables=variables)

@@ -1,0 +1,114 @@
+"""The array operations the reference math is written against.
+
+The model code in ``dptensor.model`` calls ``ops.<name>(...)`` and never a framework directly, so
+one implementation of the physics serves numpy (this module), PyTorch and TensorFlow (each backend
+supplies an ``Ops`` subclass with the same method names). Only operations the math needs are here;
+each is a one-liner in every framework.
+"""
+
+import numpy as np
+
+
+class NumpyOps:
+    """numpy implementation; also the definition of each operation's meaning."""
+
+    name = "numpy"
+
+    # creation / conversion -------------------------------------------------------------
+    @staticmethod
+    def asarray(x, dtype=None):
+        return np.asarray(x, dtype=dtype)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype, copy=False)
+
+    @staticmethod
+    def float_dtype(name):
+        """The framework dtype for 'float32' / 'float64'."""
+        return np.dtype(name)
+
+    @staticmethod
+    def dtype_of(x):
+        return x.dtype
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def eye(n, dtype):
+        return np.eye(n, dtype=dtype)
+
+    # shape ------------------------------------------------------------------------------
+    @staticmethod
+    def shape(x):
+        return tuple(x.shape)
+
+    @staticmethod
+    def reshape(x, shape):
+        return np.reshape(x, shape)
+
+    @staticmethod
+    def concat(xs, axis):
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        return np.transpose(x, axes)
+
+    # indexing ---------------------------------------------------------------------------
+    @staticmethod
+    def gather_rows(x, index):
+        """x: nf x n x d, index: nf x m (int, valid) -> nf x m x d with out[f, k] = x[f, index[f, k]]."""
+        return np.take_along_axis(x, index[:, :, None], axis=1)
+
+    @staticmethod
+    def take(x, index, axis=0):
+        """x indexed by an integer array along one axis (numpy.take semantics)."""
+        return np.take(x, index, axis=axis)
+
+    @staticmethod
+    def where(cond, a, b):
+        return np.where(cond, a, b)
+
+    # math -------------------------------------------------------------------------------
+    @staticmethod
+    def sqrt(x):
+        return np.sqrt(x)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def matmul(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
+    def einsum(expr, *xs):
+        return np.einsum(expr, *xs)
+
+    @staticmethod
+    def tanh(x):
+        return np.tanh(x)
+
+    @staticmethod
+    def relu(x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def softplus(x):
+        return np.logaddexp(x, 0.0)
+
+    @staticmethod
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    @staticmethod
+    def gelu(x):
+        # tanh approximation, as DeePMD-kit's "gelu" (its "gelu_tf")
+        return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+numpy_ops = NumpyOps()
