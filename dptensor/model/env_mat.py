@@ -21,22 +21,24 @@ def switch(ops, r, rcut_smth, rcut):
     return ops.where(r < rcut_smth, 1.0 + 0.0 * r, ops.where(r < rcut, inner, 0.0 * r))
 
 
-def neighbor_vectors(ops, coord, nlist, shift):
-    """r_ij for every slot: coord nf x nloc x 3, nlist nf x nloc x nnei, shift nf x nloc x nnei x 3
+def neighbor_vectors(ops, coord, nlist, shift, center=None):
+    """r_ij for every slot: coord nf x nall x 3, nlist nf x nloc x nnei, shift nf x nloc x nnei x 3,
+    center nf x nloc x 3 (default: coord, i.e. every atom is a center)
     -> rij nf x nloc x nnei x 3 (zero for empty slots), mask nf x nloc x nnei (bool)."""
     nf, nloc, nnei = ops.shape(nlist)
     mask = nlist >= 0
     index = ops.where(mask, nlist, 0 * nlist)  # empty slots read atom 0, then are zeroed
     coord_j = ops.gather_rows(coord, ops.reshape(index, (nf, nloc * nnei)))  # nf x nloc*nnei x 3
     coord_j = ops.reshape(coord_j, (nf, nloc, nnei, 3))
-    rij = coord_j + shift - coord[:, :, None, :]  # nf x nloc x nnei x 3
+    center = coord if center is None else center
+    rij = coord_j + shift - center[:, :, None, :]  # nf x nloc x nnei x 3
     maskf = ops.astype(mask, ops.dtype_of(coord))[..., None]
     return rij * maskf, mask
 
 
-def env_mat(ops, coord, nlist, shift, rcut, rcut_smth, protection=0.0):
-    """R of the module docstring: nf x nloc x nnei x 4 (dtype of coord)."""
-    rij, mask = neighbor_vectors(ops, coord, nlist, shift)
+def env_mat(ops, coord, nlist, shift, rcut, rcut_smth, protection=0.0, center=None):
+    """R of the module docstring: nf x nloc x nnei x 4 (dtype of coord); see neighbor_vectors."""
+    rij, mask = neighbor_vectors(ops, coord, nlist, shift, center)
     r2 = ops.sum(rij * rij, axis=-1, keepdims=True)  # nf x nloc x nnei x 1
     maskf = ops.astype(mask, ops.dtype_of(coord))[..., None]
     # empty slots get r = 1 so that no 1/0 (and no nan gradient) appears; they are zeroed below

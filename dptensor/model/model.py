@@ -76,15 +76,30 @@ class Model:
         return cls(type_map, descriptor, fitting)
 
     # math --------------------------------------------------------------------------------
-    def call_atomic(self, ops, v, coord, atype, nlist, shift):
+    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None):
         """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
 
-        coord nf x nloc x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
-        empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i])."""
-        desc, rot_mat = self.descriptor.call(ops, v["descriptor"], coord, atype, nlist, shift)
+        coord nf x nall x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
+        empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i]). By default every
+        atom is a center (nloc = nall); ``centers`` (nf x nloc int) evaluates only those atoms
+        (atype, nlist and shift then describe the centers): see ``center_index``."""
+        center = None if centers is None else ops.gather_rows(coord, centers)
+        desc, rot_mat = self.descriptor.call(ops, v["descriptor"], coord, atype, nlist, shift, center)
         out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}
+
+    def center_index(self, atype):
+        """Indices of the atoms whose output is not identically zero (types in ``sel_type``),
+        nf x nc, or None when every atom counts. Frames must share their atom types (a system's
+        frames do); evaluating only these atoms gives the same global output for less work."""
+        atype = np.asarray(atype)
+        if len(self.sel_type) == self.ntypes or atype.shape[0] == 0:
+            return None
+        if not (atype == atype[:1]).all():
+            return None
+        idx = np.nonzero(np.isin(atype[0], self.sel_type))[0]
+        return np.broadcast_to(idx, (atype.shape[0], idx.size)).copy()
 
     def reduce(self, ops, atomic):
         """Add the global outputs (sum over atoms of each reducible atomic output)."""

@@ -10,6 +10,8 @@ b ~ N(0, 1), idt ~ N(0.1, 0.001^2).
 
 import numpy as np
 
+from dptensor.model.pytree import copy_arrays
+
 ACTIVATIONS = ("tanh", "gelu", "relu", "softplus", "sigmoid", "linear")
 
 
@@ -80,7 +82,9 @@ class Network:
             if n_out == n_in:
                 y = y + x
             elif n_out == 2 * n_in:
-                y = y + ops.concat([x, x], axis=-1)
+                # y + [x, x] without materializing the concatenation
+                shape = ops.shape(y)
+                y = ops.reshape(ops.reshape(y, (*shape[:-1], 2, n_in)) + x[..., None, :], shape)
             x = y
         if self.out_dim is not None:
             last = layers[n_hidden]
@@ -97,7 +101,7 @@ class Network:
             "@class": "Network", "type": "fitting" if self.out_dim is not None else "embedding",
             "@version": 1, "in_dim": self.in_dim, "neuron": list(self.neuron), "out_dim": self.out_dim,
             "activation_function": self.activation_function, "resnet_dt": self.resnet_dt,
-            "precision": self.precision, "@variables": self.variables,
+            "precision": self.precision, "@variables": copy_arrays(self.variables),
         }
 
     @classmethod

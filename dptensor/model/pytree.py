@@ -41,6 +41,13 @@ def map_leaves(fn, tree):
     return fn(tree)
 
 
+def copy_arrays(tree):
+    """A deep copy of a tree of numpy arrays (serialized dicts never alias a live model)."""
+    import numpy as np
+
+    return map_leaves(lambda x: np.array(x, copy=True), tree)
+
+
 def is_trainable_path(path):
     """Network weights, biases and timesteps are trained; statistics (davg, dstd, biases per type,
     shifts) are set from data."""

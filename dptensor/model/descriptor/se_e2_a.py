@@ -14,6 +14,7 @@ for finite and extended systems", NeurIPS 31 (2018).
 
 import numpy as np
 
+from dptensor.model.pytree import copy_arrays
 from dptensor.model.env_mat import env_mat, env_mat_stats
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
@@ -80,11 +81,12 @@ class DescrptSeA:
         return m
 
     # math --------------------------------------------------------------------------------
-    def call(self, ops, v, coord, atype, nlist, shift):
-        """coord nf x nloc x 3 (float64), atype nf x nloc, nlist nf x nloc x nnei, shift
-        nf x nloc x nnei x 3 -> D nf x nloc x (M1*M2), rot_mat nf x nloc x M1 x 3 (model precision)."""
+    def call(self, ops, v, coord, atype, nlist, shift, center=None):
+        """coord nf x nall x 3 (float64); for nloc center atoms: atype nf x nloc, nlist
+        nf x nloc x nnei, shift nf x nloc x nnei x 3, center coordinates nf x nloc x 3 (default:
+        coord) -> D nf x nloc x (M1*M2), rot_mat nf x nloc x M1 x 3 (model precision)."""
         nf, nloc, _ = ops.shape(nlist)
-        em = env_mat(ops, coord, nlist, shift, self.rcut, self.rcut_smth, self.env_protection)
+        em = env_mat(ops, coord, nlist, shift, self.rcut, self.rcut_smth, self.env_protection, center)
         davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
         dstd = ops.take(v["dstd"], atype, axis=0)
         em = ops.astype((em - davg) / dstd, ops.float_dtype(self.precision))
@@ -158,7 +160,7 @@ class DescrptSeA:
 
     def serialize(self):
         return {"@class": "Descriptor", "type": "se_e2_a", "@version": 1, **self.config(),
-                "@variables": self.variables}
+                "@variables": copy_arrays(self.variables)}
 
     @classmethod
     def deserialize(cls, data):

@@ -6,8 +6,8 @@ For atom i of type t_i, out_i = N_{t_i}(D_i). Types whose output is switched off
 
 import abc
 
-import numpy as np
 
+from dptensor.model.pytree import copy_arrays
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
 
@@ -31,6 +31,8 @@ class TypedFitting(abc.ABC):
         if variables is None:
             variables = {"nets": [net.variables for net in self.nets], **self.extra_variables()}
         self.variables = variables
+        for net, nv in zip(self.nets, variables["nets"]):
+            net.variables = nv
 
     @property
     @abc.abstractmethod
@@ -57,10 +59,6 @@ class TypedFitting(abc.ABC):
             out = ops.zeros((nf, nloc, self.out_dim), ops.dtype_of(descriptor))
         return out
 
-    def sel_mask(self, atype):
-        """nf x nloc bool (numpy): atoms whose type is selected."""
-        return np.isin(atype, self.sel_type)
-
     def __call__(self, descriptor, rot_mat, atype):
         return self.call(numpy_ops, self.variables, descriptor, rot_mat, atype)
 
@@ -76,7 +74,7 @@ class TypedFitting(abc.ABC):
 
     def serialize(self):
         return {"@class": "Fitting", "type": self.fitting_type, "@version": 1, **self.config(),
-                "@variables": self.variables}
+                "@variables": copy_arrays(self.variables)}
 
     @classmethod
     def deserialize(cls, data):

@@ -1,0 +1,110 @@
+"""Every backend computes the reference's outputs: same model (the reference's own variables),
+same inputs, agreement to 1e-10 in float64 and ~1e-5 relative in float32."""
+
+import numpy as np
+import pytest
+from model_fixtures import (SMALL_BOX, TRICLINIC_BOX, VARIANTS, make_model, make_variant,
+                            neighbor_inputs, random_frame, random_rotation, stack_inputs)
+
+from dptensor.backend.registry import available_backends
+from dptensor.data import keys
+from dptensor.model.network import ACTIVATIONS
+
+FRAMES = {
+    "cluster": ([0, 1, 1, 0, 1, 1, 0], None),
+    "triclinic": ([0, 1, 1, 0, 1, 1, 0], TRICLINIC_BOX),
+    "small-box": ([0, 1, 1], SMALL_BOX),
+}
+
+
+def batch(model, frame_name):
+    """Two frames of the same system in one batch: a random frame and a strained, rattled and
+    rotated copy (the backend must keep frames apart)."""
+    atype, box = FRAMES[frame_name]
+    coord, atype = random_frame(30, atype, box)
+    rot, strain = random_rotation(31), np.diag([1.03, 0.98, 1.01])
+    noise = np.random.default_rng(32).normal(scale=0.03, size=coord.shape)
+    second = (coord @ strain + noise) @ rot.T
+    second_box = None if box is None else box @ strain @ rot.T
+    return stack_inputs([neighbor_inputs(model, coord, box, atype),
+                         neighbor_inputs(model, second, second_box, atype)])
+
+
+def assert_matches(got, want, rtol, what):
+    for k, ref in want.items():
+        assert k in got, f"{what}: the backend returns no {k!r} (has {sorted(got)})"
+        assert got[k].shape == ref.shape, (what, k, got[k].shape, ref.shape)
+        scale = max(1.0, float(np.abs(ref).max()))
+        np.testing.assert_allclose(got[k], ref, rtol=0, atol=rtol * scale, err_msg=f"{what}: {k}")
+
+
+def test_registry_lists_backends():
+    """``available_backends()`` works (a registered entry point whose module is missing breaks it
+    for every user, and this suite then tests the backends that do load) and lists one or more."""
+    assert available_backends()
+
+
+@pytest.mark.parametrize("frame_name", list(FRAMES))
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_outputs_match_reference(backend_runner, variant, frame_name):
+    """energy/atom_energy, dipole/atomic_dipole, polar/atomic_polar agree to 1e-10 (float64),
+    with and without derivatives."""
+    model = make_variant(variant)
+    inputs = batch(model, frame_name)
+    want = model(**inputs)
+    od = model.output_def
+    assert set(want) == {od.name, od.atomic_name}
+    for derivatives in (False, True):
+        got = backend_runner(model, **inputs, derivatives=derivatives, hessian=False)
+        assert_matches(got, want, 1e-10, f"{variant}, derivatives={derivatives}")
+        if derivatives and od.r_differentiable:
+            nf, nat = inputs["atype"].shape
+            assert got[keys.P_FORCE].shape == (nf, nat, 3)
+            assert got[keys.P_VIRIAL].shape == (nf, 3, 3)
+    # the frames of the batch are different, so a backend mixing them up would be caught
+    assert np.abs(want[od.name][0] - want[od.name][1]).max() > 1e-8
+
+
+@pytest.mark.parametrize("kind", ["ener", "dipole", "polar"])
+def test_float32_outputs_match_reference(backend_runner, kind):
+    """A float32 model agrees with the float32 reference to ~1e-5 relative; outputs are float64
+    arrays either way."""
+    model = make_model(kind, precision="float32",
+                       descriptor={"type_one_side": kind == "dipole"},
+                       fitting={"fit_diag": False} if kind == "polar" else None)
+    inputs = batch(model, "triclinic")
+    want = model(**inputs)
+    got = backend_runner(model, **inputs, derivatives=True, hessian=False)
+    assert_matches(got, want, 1e-5, f"{kind} float32")
+    assert got[model.output_def.name].dtype == np.float64
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_activation_functions_match_reference(backend_runner, activation):
+    """Each activation function the input accepts means the same in the backend."""
+    model = make_model("ener", descriptor={"activation_function": activation},
+                       fitting={"activation_function": activation})
+    inputs = batch(model, "cluster")
+    got = backend_runner(model, **inputs, derivatives=True, hessian=False)
+    assert_matches(got, model(**inputs), 1e-10, activation)
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_global_is_sum_of_atomic(backend_runner, variant):
+    model = make_variant(variant)
+    inputs = batch(model, "small-box")
+    got = backend_runner(model, **inputs, derivatives=False, hessian=False)
+    od = model.output_def
+    np.testing.assert_allclose(got[od.name], got[od.atomic_name].sum(axis=1), rtol=0, atol=1e-12)
+
+
+def test_hessian_keeps_the_other_outputs(backend_runner):
+    """Asking for the Hessian does not change energy, forces or virial."""
+    model = make_variant("ener")
+    inputs = batch(model, "small-box")
+    plain = backend_runner(model, **inputs, derivatives=True, hessian=False)
+    full = backend_runner(model, **inputs, derivatives=True, hessian=True)
+    nf, nat = inputs["atype"].shape
+    assert full[keys.P_HESSIAN].shape == (nf, 3 * nat, 3 * nat)
+    for k, v in plain.items():
+        np.testing.assert_allclose(full[k], v, rtol=0, atol=1e-12, err_msg=k)
