@@ -1,0 +1,100 @@
+"""The reference model's variables as torch parameters, and autograd derivatives.
+
+Forces, virial and Hessian follow from the output definition (``r_differentiable``,
+``c_differentiable``):
+
+    F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x (1 + eps), applied to
+    coordinates and periodic shifts),   H = d^2E / dx dx  (forward-over-reverse, vectorized).
+"""
+
+import numpy as np
+import torch
+
+from dptensor.data import keys
+from dptensor.model import Model
+from dptensor.model.pytree import flatten, is_trainable_path, unflatten
+from dptensor_pt.ops import torch_ops
+
+
+def _key(path):
+    return path.replace("/", "__")
+
+
+class TorchModel(torch.nn.Module):
+    """Holds ``model.variables`` as parameters (network weights) and buffers (statistics)."""
+
+    def __init__(self, model: Model):
+        super().__init__()
+        self.ref = model
+        self._template = model.variables
+        self._paths = list(flatten(self._template))
+        frozen_descriptor = not model.descriptor.trainable
+        for path, value in flatten(self._template).items():
+            t = torch.as_tensor(np.asarray(value))
+            trainable = is_trainable_path(path) and not (frozen_descriptor and path.startswith("descriptor"))
+            if trainable:
+                self.register_parameter(_key(path), torch.nn.Parameter(t))
+            else:
+                self.register_buffer(_key(path), t)
+
+    def variables(self):
+        """The pytree of current tensors (same nesting as the reference's variables)."""
+        return unflatten({p: getattr(self, _key(p)) for p in self._paths}, self._template)
+
+    def to_reference(self):
+        """A reference Model (numpy) carrying the current weights."""
+        flat = {p: getattr(self, _key(p)).detach().cpu().numpy().copy() for p in self._paths}
+        model = Model.deserialize(self.ref.serialize())
+        model.set_variables(unflatten(flat, self._template))
+        return model
+
+    def load_reference_variables(self, model: Model):
+        with torch.no_grad():
+            for p, value in flatten(model.variables).items():
+                getattr(self, _key(p)).copy_(torch.as_tensor(np.asarray(value)))
+
+    # forward -----------------------------------------------------------------------------
+    def atomic(self, coord, atype, nlist, shift, centers=None):
+        return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers)
+
+    def forward(self, coord, atype, nlist, shift, derivatives=True, hessian=False, create_graph=False,
+                centers=None):
+        """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64 etc.
+
+        With ``derivatives`` and an r-differentiable output, adds force and virial; with
+        ``hessian`` also the Hessian (nf x 3nat x 3nat). ``create_graph`` keeps the graph of
+        the derivatives for training on them. ``centers``: see ``Model.call_atomic`` (tensor
+        outputs only)."""
+        od = self.ref.output_def
+        if not (derivatives and od.r_differentiable):
+            return self.ref.reduce(torch_ops, self.atomic(coord, atype, nlist, shift, centers))
+        nf = coord.shape[0]
+        coord = coord.detach().requires_grad_(True)
+        eps = torch.zeros(nf, 3, 3, dtype=coord.dtype, requires_grad=True)
+        coord_s = coord + coord @ eps
+        shift_s = shift + torch.einsum("flna,fab->flnb", shift, eps)
+        out = self.ref.reduce(torch_ops, self.atomic(coord_s, atype, nlist, shift_s))
+        d_coord, d_eps = torch.autograd.grad(out[od.name].sum(), [coord, eps], create_graph=create_graph)
+        out[keys.P_FORCE] = -d_coord
+        out[keys.P_VIRIAL] = -d_eps.transpose(1, 2)
+        if hessian:
+            out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift)
+        return out
+
+    def hessian(self, coord, atype, nlist, shift):
+        """d2E/dx2 per frame, nf x 3nat x 3nat: one JVP of the gradient per coordinate, vmapped;
+        each tangent moves that coordinate in every frame at once (frames are independent)."""
+        nf, nat, _ = coord.shape
+        name = self.ref.output_def.name
+
+        def grad_fn(c):
+            return torch.func.grad(
+                lambda x: self.ref.reduce(torch_ops, self.atomic(x, atype, nlist, shift))[name].sum())(c)
+
+        tangents = torch.eye(3 * nat, dtype=coord.dtype).reshape(3 * nat, 1, nat, 3).repeat(1, nf, 1, 1)
+
+        def column(t):
+            return torch.func.jvp(grad_fn, (coord,), (t,))[1]
+
+        cols = torch.func.vmap(column)(tangents)  # 3nat x nf x nat x 3
+        return cols.reshape(3 * nat, nf, 3 * nat).permute(1, 2, 0)

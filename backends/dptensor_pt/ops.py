@@ -1,0 +1,97 @@
+"""The ``dptensor.model.ops`` operations on torch tensors (same names, same meaning)."""
+
+import torch
+import torch.nn.functional as F
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+class TorchOps:
+    name = "torch"
+
+    @staticmethod
+    def asarray(x, dtype=None):
+        if isinstance(x, torch.Tensor):
+            return x if dtype is None else x.to(dtype)
+        t = torch.as_tensor(x)
+        return t if dtype is None else t.to(dtype)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.to(dtype)
+
+    @staticmethod
+    def float_dtype(name):
+        return _DTYPES[str(name)]
+
+    @staticmethod
+    def dtype_of(x):
+        return x.dtype
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return torch.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def eye(n, dtype):
+        return torch.eye(n, dtype=dtype)
+
+    @staticmethod
+    def shape(x):
+        return tuple(x.shape)
+
+    @staticmethod
+    def reshape(x, shape):
+        return torch.reshape(x, shape)
+
+    @staticmethod
+    def concat(xs, axis):
+        return torch.cat(xs, dim=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        return x.permute(*axes)
+
+    @staticmethod
+    def gather_rows(x, index):
+        return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[-1]))
+
+    @staticmethod
+    def take(x, index, axis=0):
+        if axis != 0:
+            return torch.movedim(torch.movedim(x, axis, 0)[index], 0, axis)
+        return x[index]
+
+    @staticmethod
+    def where(cond, a, b):
+        return torch.where(cond, a, b)
+
+    @staticmethod
+    def sqrt(x):
+        return torch.sqrt(x)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        if axis is None:
+            return torch.sum(x)
+        return torch.sum(x, dim=axis, keepdim=keepdims)
+
+    @staticmethod
+    def matmul(a, b):
+        return torch.matmul(a, b)
+
+    @staticmethod
+    def einsum(expr, *xs):
+        return torch.einsum(expr, *xs)
+
+    tanh = staticmethod(torch.tanh)
+    relu = staticmethod(torch.relu)
+    sigmoid = staticmethod(torch.sigmoid)
+    softplus = staticmethod(F.softplus)
+
+    @staticmethod
+    def gelu(x):
+        return F.gelu(x, approximate="tanh")
+
+
+torch_ops = TorchOps()

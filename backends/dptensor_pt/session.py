@@ -1,0 +1,70 @@
+"""One training run on PyTorch: the optimizer step and evaluation behind ``TrainingLoop``."""
+
+import numpy as np
+import torch
+
+from dptensor.model import Model
+from dptensor_pt.model import TorchModel
+from dptensor_pt.ops import torch_ops
+from dptensor_pt.serialization import model_to_torch_dict
+
+# batch entries that are not arrays
+_META = ("system", "natoms", "nsel")
+
+
+def to_tensors(batch):
+    """numpy batch -> torch tensors (float64 and int64 as stored); metadata stays as is."""
+    out = {}
+    for k, v in batch.items():
+        out[k] = v if k in _META or not isinstance(v, np.ndarray) else torch.from_numpy(np.ascontiguousarray(v))
+    return out
+
+
+class TorchSession:
+    def __init__(self, model: Model, loss, config, optimizer_state=None):
+        self.full_config = config
+        training_config = config["training"]
+        seed = training_config.get("seed")
+        if seed is not None:
+            torch.manual_seed(int(seed))
+        self.module = TorchModel(model)
+        self.loss = loss
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=1e-3)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.grad_max_norm = training_config.get("gradient_max_norm")
+
+    def predict(self, tb, create_graph):
+        wants_derivs = self.loss.kind == "ener"
+        hessian = self.loss.needs_hessian and "hessian" in tb
+        return self.module(tb["coord"], tb["atype"], tb["nlist"], tb["shift"], derivatives=wants_derivs,
+                           hessian=hessian, create_graph=create_graph, centers=tb.get("centers"))
+
+    def train_step(self, batch, lr):
+        tb = to_tensors(batch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        pred = self.predict(tb, create_graph=True)
+        loss, parts = self.loss.compute(torch_ops, pred, tb, lr)
+        if loss is not None:
+            loss.backward()
+            if self.grad_max_norm:
+                torch.nn.utils.clip_grad_norm_(self.module.parameters(), float(self.grad_max_norm))
+            self.optimizer.step()
+        return {k: float(v.detach()) for k, v in parts.items()}
+
+    def evaluate(self, batch, lr):
+        tb = to_tensors(batch)
+        pred = self.predict(tb, create_graph=False)
+        _, parts = self.loss.compute(torch_ops, {k: v.detach() for k, v in pred.items()}, tb, lr)
+        return {k: float(v) for k, v in parts.items()}
+
+    def reference_model(self):
+        return self.module.to_reference()
+
+    def save_checkpoint(self, path, step):
+        torch.save({"format": "dptensor-pt-checkpoint", "version": 1, "step": int(step),
+                    "model": model_to_torch_dict(self.reference_model()),
+                    "optimizer": self.optimizer.state_dict(), "config": self.full_config}, path)

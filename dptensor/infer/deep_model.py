@@ -1,0 +1,95 @@
+"""``DeepModel``: one Python API over every backend's model files.
+
+    dm = DeepModel("frozen_model.pth")
+    out = dm.evaluate(coord, box, atype, atomic=True)   # dict of numpy arrays (keys.P_*)
+
+coord: nf x nat x 3 (or nat x 3), box: nf x 3 x 3 / nf x 9 / None (non-periodic), atype: nat or
+nf x nat indices into ``dm.type_map``.
+"""
+
+import os
+
+import numpy as np
+
+from dptensor.backend.registry import available_backends, backend_for_file, get_backend
+from dptensor.data.neighbor import build_nlist, shift_from_image
+from dptensor.errors import DptError, ModelFileError
+
+
+def frame_inputs(coord, box, atype):
+    """Normalize shapes: coord nf x nat x 3 float64, box nf x 3 x 3 or None, atype nf x nat int64."""
+    coord = np.asarray(coord, dtype=np.float64)
+    if coord.ndim == 2:
+        coord = coord[None]
+    nf, nat = coord.shape[0], coord.shape[1]
+    atype = np.asarray(atype, dtype=np.int64)
+    if atype.ndim == 1:
+        atype = np.broadcast_to(atype, (nf, nat))
+    if atype.shape != (nf, nat):
+        raise DptError(f"atype has shape {atype.shape}; expected ({nat},) or ({nf}, {nat})")
+    if box is not None:
+        box = np.asarray(box, dtype=np.float64).reshape(-1, 3, 3)
+        if box.shape[0] == 1 and nf > 1:
+            box = np.broadcast_to(box, (nf, 3, 3))
+        if box.shape[0] != nf:
+            raise DptError(f"box has {box.shape[0]} frames but coord has {nf}")
+    return coord, box, np.ascontiguousarray(atype)
+
+
+def neighbor_inputs(coord, box, atype, rcut, sel):
+    """nlist and shift for frames (numpy), as every backend's evaluator consumes them."""
+    nlist, image = build_nlist(coord, box, atype, rcut, sel)[:2]
+    return nlist, shift_from_image(image, box)
+
+
+class DeepModel:
+    def __init__(self, path):
+        path = str(path)
+        if not os.path.exists(path):
+            raise ModelFileError(f"{path}: no such model file")
+        self.path = path
+        if path.endswith(".dpt"):
+            self._impl = _dpt_evaluator(path)
+        else:
+            self._impl = backend_for_file(path).evaluator(path)
+
+    @property
+    def type_map(self):
+        return list(self._impl.type_map)
+
+    @property
+    def model_type(self):
+        return self._impl.model_type
+
+    @property
+    def sel_type(self):
+        return list(self._impl.sel_type)
+
+    @property
+    def rcut(self):
+        return self._impl.rcut
+
+    @property
+    def has_hessian(self):
+        return bool(getattr(self._impl, "has_hessian", False))
+
+    def evaluate(self, coord, box, atype, atomic=False, hessian=False):
+        coord, box, atype = frame_inputs(coord, box, atype)
+        if atype.size and (atype.min() < 0 or atype.max() >= len(self.type_map)):
+            raise DptError(f"atom types must be in [0, {len(self.type_map)}) for type_map {self.type_map}")
+        if hessian and self.model_type != "ener":
+            raise DptError(f"{self.path}: a {self.model_type} model has no Hessian")
+        return self._impl.evaluate(coord, box, atype, atomic=atomic, hessian=hessian)
+
+
+def _dpt_evaluator(path):
+    """A .dpt file runs on the first installed backend (pt preferred)."""
+    from dptensor.io import load_dpt
+    from dptensor.model import Model
+
+    model = Model.deserialize(load_dpt(path))
+    names = available_backends()
+    if not names:
+        raise DptError("evaluating a .dpt file needs a backend: pip install 'dptensor[torch]'")
+    backend = get_backend("pt" if "pt" in names else names[0])
+    return backend.model_evaluator(model)

@@ -1,0 +1,1 @@
+"""Backend-independent training: learning rate, losses, learning curve, checkpoints, the loop."""

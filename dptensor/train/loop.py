@@ -1,0 +1,97 @@
+"""The training loop, shared by every backend: batch, loss, step, log, save.
+
+A backend supplies a *session* with
+    train_step(batch, lr) -> {term: mse}   (loss on the batch with the current weights, then one update)
+    evaluate(batch, lr)   -> {term: mse}   (no update)
+    save_checkpoint(path, step)            (write a checkpoint to ``path``)
+Batches are numpy dicts from ``dptensor.data.batch``; the session converts them.
+
+Row ``s`` of lcurve.out describes the model after ``s`` updates: step 0 is the untrained model.
+"""
+
+import logging
+import time
+
+import numpy as np
+
+log = logging.getLogger("dptensor.train")
+
+
+class TrainingLoop:
+    def __init__(self, session, loss, lr_schedule, train_data, valid_data, lcurve, checkpoints,
+                 numb_steps, disp_freq, save_freq, numb_btch=1, start_step=0):
+        self.session, self.loss, self.lr = session, loss, lr_schedule
+        self.train_data, self.valid_data = train_data, valid_data
+        self.lcurve, self.checkpoints = lcurve, checkpoints
+        self.numb_steps, self.disp_freq, self.save_freq = int(numb_steps), max(int(disp_freq), 1), int(save_freq)
+        self.numb_btch = int(numb_btch)
+        self.start_step = int(start_step)
+        self.latest_trn = {}  # term -> mse of the latest batch that had the label
+        self._valid_batches = None
+
+    def prime(self, lr):
+        """Before the first row: one evaluated batch from a system of each label kind, so that no
+        training column starts as nan just because the first batch came from another kind."""
+        seen = set()
+        for isys, system in enumerate(self.train_data.systems):
+            kinds = frozenset(system.labels)
+            if kinds in seen:
+                continue
+            seen.add(kinds)
+            batch = self.loss.prepare(self.train_data.batch(isys, [0]))
+            self.latest_trn.update(self.session.evaluate(batch, lr))
+
+    def run(self):
+        t0 = time.perf_counter()
+        self.prime(self.lr(self.start_step))
+        t_window, n_window = t0, 0
+        for step in range(self.start_step, self.numb_steps + 1):
+            lr = self.lr(step)
+            batch = self.next_batch()
+            if step < self.numb_steps:
+                parts = self.session.train_step(batch, lr)
+                n_window += 1
+            else:
+                parts = self.session.evaluate(batch, lr)
+            self.latest_trn.update(parts)
+            if step % self.disp_freq == 0 or step == self.numb_steps:
+                now = time.perf_counter()
+                per_step = (now - t_window) / max(n_window, 1)
+                self.display(step, lr, per_step)
+                t_window, n_window = time.perf_counter(), 0
+            if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
+                self.save(step)
+        total = time.perf_counter() - t0
+        steps = max(self.numb_steps - self.start_step, 1)
+        log.info("training finished: %d steps in %.1f s (%.4f s/step)", steps, total, total / steps)
+        self.lcurve.close()
+        return {"seconds": total, "steps": steps}
+
+    def next_batch(self):
+        return self.loss.prepare(self.train_data.next_batch())
+
+    def validation_parts(self, lr):
+        """Mean of each term's mse over numb_btch batches from each validation system that has it."""
+        if self.valid_data is None:
+            return None
+        if self._valid_batches is None:
+            self._valid_batches = [self.loss.prepare(b)
+                                   for b in self.valid_data.batches_for_validation(self.numb_btch)]
+        sums, counts = {}, {}
+        for b in self._valid_batches:
+            for term, value in self.session.evaluate(b, lr).items():
+                sums[term] = sums.get(term, 0.0) + value
+                counts[term] = counts.get(term, 0) + 1
+        return {t: sums[t] / counts[t] for t in sums}
+
+    def display(self, step, lr, per_step):
+        parts_val = self.validation_parts(lr)
+        total_trn = self.loss.total_from_parts(self.latest_trn, lr)
+        total_val = self.loss.total_from_parts(parts_val, lr) if parts_val is not None else None
+        values = self.lcurve.row(step, total_trn, self.latest_trn, lr, total_val, parts_val)
+        shown = " ".join(f"{k}={v:.3e}" for k, v in values.items() if not np.isnan(v))
+        log.info("step %d: %s lr=%.2e (%.4f s/step)", step, shown, lr, per_step)
+
+    def save(self, step):
+        path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step))
+        log.info("saved checkpoint %s", path)

@@ -1,0 +1,77 @@
+"""``dpt train``: from a normalized input to checkpoints and lcurve.out, on any backend."""
+
+import copy
+import json
+import logging
+import os
+
+from dptensor.train.checkpoint import CheckpointManager, resolve_checkpoint
+from dptensor.train.lcurve import LCurve
+from dptensor.train.loop import TrainingLoop
+from dptensor.train.setup import prepare
+from dptensor.utils.atomic import atomic_write_text
+
+log = logging.getLogger("dptensor.train")
+
+
+def write_out_json(config, output_dir):
+    atomic_write_text(os.path.join(output_dir, "out.json"), json.dumps(config, indent=2) + "\n")
+
+
+def _starting_point(backend, config, base_dir, init_model, restart, finetune):
+    """(model or None, checkpoint dict or None, start step, compute stats?)."""
+    if restart:
+        ckpt = backend.read_checkpoint(resolve_checkpoint(restart))
+        log.info("restarting from %s at step %d", restart, ckpt["step"])
+        return ckpt["model"], ckpt, ckpt["step"], False
+    if init_model:
+        ckpt = backend.read_checkpoint(resolve_checkpoint(init_model))
+        log.info("initializing weights and statistics from %s", init_model)
+        return ckpt["model"], None, 0, False
+    if finetune:
+        from dptensor.cli.model_files import read_model
+        from dptensor.train.finetune import finetune_model
+        from dptensor.train.setup import resolve_sel
+
+        resolve_sel(config, base_dir)
+        return finetune_model(read_model(finetune), config, finetune), None, 0, False
+    return None, None, 0, True
+
+
+def finetune_statistics(model, batches):
+    """Descriptor statistics for the types new to a fine-tuned model; output statistics
+    (energy bias, polar shift) anew for the new data."""
+    new_types = model.meta.pop("finetune_new_types", [])
+    if new_types:
+        from dptensor.model.descriptor import DescrptSeA
+
+        probe = DescrptSeA.deserialize(copy.deepcopy(model.descriptor.serialize()))
+        probe.compute_stats(batches)
+        for key in ("davg", "dstd"):
+            model.descriptor.variables[key][new_types] = probe.variables[key][new_types]
+    model.fitting.compute_stats(batches)
+
+
+def train(backend, config, output_dir=".", base_dir=".", init_model=None, restart=None, finetune=None):
+    """Train; returns the final reference Model. ``config`` is normalized and validated."""
+    config = copy.deepcopy(config)
+    model, ckpt, start, fresh_stats = _starting_point(backend, config, base_dir, init_model, restart,
+                                                               finetune)
+    setup = prepare(config, base_dir=base_dir, model=model, compute_stats=fresh_stats)
+    if finetune:
+        finetune_statistics(setup.model, setup.train_data.stat_batches(config["model"]["data_stat_nbatch"]))
+    setup.model.meta.update({"hessian": bool(setup.loss.needs_hessian),
+                             "config": {k: config[k] for k in ("model", "loss", "learning_rate")}})
+    write_out_json(config, output_dir)
+    training = config["training"]
+    session = backend.create_session(setup.model, setup.loss, config, checkpoint=ckpt)
+    lcurve = LCurve(os.path.join(output_dir, training["disp_file"]), setup.loss.columns,
+                    setup.valid_data is not None, append=bool(restart))
+    manager = CheckpointManager(output_dir, training["save_ckpt"], backend.ckpt_suffix,
+                                training["max_ckpt_keep"])
+    valid = training.get("validation_data") or {}
+    loop = TrainingLoop(session, setup.loss, setup.lr, setup.train_data, setup.valid_data, lcurve, manager,
+                        training["numb_steps"], training["disp_freq"], training["save_freq"],
+                        numb_btch=valid.get("numb_btch", 1), start_step=start)
+    loop.run()
+    return session.reference_model()
