@@ -1,0 +1,36 @@
+"""``dpt freeze``: a deployable model from a training checkpoint."""
+
+from dptensor.cli.backend_args import add_backend_arguments
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("freeze", help="make a deployable model from a checkpoint",
+                              description="Freeze a checkpoint into a model file for deployment. "
+                              "The output's suffix picks the kind: .pth (TorchScript), .savedmodel "
+                              "(TensorFlow), .dpt (neutral).")
+    p.add_argument("-c", "--checkpoint", default=".",
+                   help="a checkpoint file, or a directory with a 'checkpoint' file (default: .)")
+    p.add_argument("-o", "--output", help="output file (default: frozen_model + the backend's suffix)")
+    add_backend_arguments(p)
+    h = p.add_mutually_exclusive_group()
+    h.add_argument("--hessian", dest="hessian", action="store_true", default=None,
+                   help="include the Hessian output (default: if the model was trained on Hessians)")
+    h.add_argument("--no-hessian", dest="hessian", action="store_false")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import logging
+
+    from dptensor.backend import backend_for_file, get_backend
+    from dptensor.cli.model_files import write_model
+    from dptensor.train.checkpoint import resolve_checkpoint
+
+    ckpt = resolve_checkpoint(args.checkpoint)
+    model = backend_for_file(ckpt).load_model(ckpt)
+    output = args.output
+    if output is None:
+        output = "frozen_model" + get_backend(args.backend).frozen_suffix
+    write_model(model, output, hessian=args.hessian)
+    logging.getLogger("dptensor").info("froze %s into %s", ckpt, output)
+    return 0

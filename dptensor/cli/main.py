@@ -1,0 +1,58 @@
+"""``dpt``: entry point. Subcommand modules are imported here, but each imports its heavy
+dependencies (numpy model code, frameworks) only inside ``run``, so ``dpt --help`` is instant."""
+
+import argparse
+import logging
+import sys
+
+from dptensor import __version__
+from dptensor.cli import convert, doc_train_input, freeze, neighbor_stat, test, train
+from dptensor.errors import DptError
+
+SUBCOMMANDS = (train, freeze, test, convert, neighbor_stat, doc_train_input)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="dpt", description="dptensor: train, freeze and test Deep Potential models "
+        "(energy, dipole, polarizability) on DeePMD-format data.")
+    parser.add_argument("--version", action="version", version=f"dptensor {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug-level log messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def setup_logging(verbose=False):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("dpt %(levelname)s %(message)s"))
+    root = logging.getLogger("dptensor")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except DptError as exc:
+        print(f"dpt {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"dpt {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,35 @@
+"""Reading and writing model files of any kind, chosen by suffix: ``.dpt`` (neutral), and the
+files each backend owns (checkpoints, frozen models)."""
+
+from dptensor.errors import DptError
+
+
+def read_model(path):
+    """The reference Model of any model file."""
+    if str(path).endswith(".dpt"):
+        from dptensor.io import load_dpt
+        from dptensor.model import Model
+
+        return Model.deserialize(load_dpt(path))
+    from dptensor.backend import backend_for_file
+
+    return backend_for_file(path).load_model(path)
+
+
+def write_model(model, path, hessian=None):
+    """Write a reference Model as the file kind that ``path``'s suffix names."""
+    path = str(path)
+    if path.endswith(".dpt"):
+        from dptensor.io import save_dpt
+
+        save_dpt(path, model.serialize())
+        return
+    from dptensor.backend.registry import backend_for_file
+
+    backend = backend_for_file(path)
+    if path.endswith(backend.ckpt_suffix) and backend.ckpt_suffix != backend.frozen_suffix:
+        backend.write_checkpoint(model, path)
+    elif path.endswith(backend.frozen_suffix):
+        backend.freeze(model, path, hessian=hessian)
+    else:
+        raise DptError(f"{path}: unknown model file suffix")
