@@ -27,7 +27,7 @@ class _Base:
         for sl in _chunks(*coord.shape[:2]):
             b = None if box is None else box[sl]
             nlist, shift = neighbor_inputs(coord[sl], b, atype[sl], self.rcut, self.sel)
-            args = [torch.from_numpy(np.ascontiguousarray(x)) for x in (coord[sl], atype[sl], nlist, shift)]
+            args = [torch.from_numpy(np.array(x, copy=True)) for x in (coord[sl], atype[sl], nlist, shift)]
             out = self._run(*args, hessian=hessian)
             parts.append({k: v.detach().cpu().numpy() for k, v in out.items()})
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -54,34 +54,34 @@ class TorchModel(torch.nn.Module):
                 getattr(self, _key(p)).copy_(torch.as_tensor(np.asarray(value)))
 
     # forward -----------------------------------------------------------------------------
-    def atomic(self, coord, atype, nlist, shift, centers=None):
-        return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers)
+    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None):
+        return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers, groups)
 
     def forward(self, coord, atype, nlist, shift, derivatives=True, hessian=False, create_graph=False,
-                centers=None):
+                centers=None, groups=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64 etc.
 
         With ``derivatives`` and an r-differentiable output, adds force and virial; with
         ``hessian`` also the Hessian (nf x 3nat x 3nat). ``create_graph`` keeps the graph of
         the derivatives for training on them. ``centers``: see ``Model.call_atomic`` (tensor
-        outputs only)."""
+        outputs only); ``groups``: see ``Model.type_groups``."""
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
-            return self.ref.reduce(torch_ops, self.atomic(coord, atype, nlist, shift, centers))
+            return self.ref.reduce(torch_ops, self.atomic(coord, atype, nlist, shift, centers, groups))
         nf = coord.shape[0]
         coord = coord.detach().requires_grad_(True)
         eps = torch.zeros(nf, 3, 3, dtype=coord.dtype, requires_grad=True)
         coord_s = coord + coord @ eps
         shift_s = shift + torch.einsum("flna,fab->flnb", shift, eps)
-        out = self.ref.reduce(torch_ops, self.atomic(coord_s, atype, nlist, shift_s))
+        out = self.ref.reduce(torch_ops, self.atomic(coord_s, atype, nlist, shift_s, groups=groups))
         d_coord, d_eps = torch.autograd.grad(out[od.name].sum(), [coord, eps], create_graph=create_graph)
         out[keys.P_FORCE] = -d_coord
         out[keys.P_VIRIAL] = -d_eps.transpose(1, 2)
         if hessian:
-            out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift)
+            out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift, groups)
         return out
 
-    def hessian(self, coord, atype, nlist, shift):
+    def hessian(self, coord, atype, nlist, shift, groups=None):
         """d2E/dx2 per frame, nf x 3nat x 3nat: one JVP of the gradient per coordinate, vmapped;
         each tangent moves that coordinate in every frame at once (frames are independent)."""
         nf, nat, _ = coord.shape
@@ -89,7 +89,7 @@ class TorchModel(torch.nn.Module):
 
         def grad_fn(c):
             return torch.func.grad(
-                lambda x: self.ref.reduce(torch_ops, self.atomic(x, atype, nlist, shift))[name].sum())(c)
+                lambda x: self.ref.reduce(torch_ops, self.atomic(x, atype, nlist, shift, groups=groups))[name].sum())(c)
 
         tangents = torch.eye(3 * nat, dtype=coord.dtype).reshape(3 * nat, 1, nat, 3).repeat(1, nf, 1, 1)
 

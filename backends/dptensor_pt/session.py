@@ -14,7 +14,7 @@ _META = ("system", "natoms", "nsel")
 
 def to_tensors(batch):
     """numpy batch -> torch tensors (float64 and int64 as stored); metadata stays as is."""
-    out = {}
+    out = {"atype_np": batch["atype"]}
     for k, v in batch.items():
         out[k] = v if k in _META or not isinstance(v, np.ndarray) else torch.from_numpy(np.ascontiguousarray(v))
     return out
@@ -36,10 +36,12 @@ class TorchSession:
         self.grad_max_norm = training_config.get("gradient_max_norm")
 
     def predict(self, tb, create_graph):
+        groups = Model.type_groups(tb["atype_np"], self.module.ref.ntypes)
         wants_derivs = self.loss.kind == "ener"
         hessian = self.loss.needs_hessian and "hessian" in tb
         return self.module(tb["coord"], tb["atype"], tb["nlist"], tb["shift"], derivatives=wants_derivs,
-                           hessian=hessian, create_graph=create_graph, centers=tb.get("centers"))
+                           hessian=hessian, create_graph=create_graph, centers=tb.get("centers"),
+                           groups=groups)
 
     def train_step(self, batch, lr):
         tb = to_tensors(batch)

@@ -76,16 +76,17 @@ class Model:
         return cls(type_map, descriptor, fitting)
 
     # math --------------------------------------------------------------------------------
-    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None):
+    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None):
         """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
 
         coord nf x nall x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
         empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i]). By default every
         atom is a center (nloc = nall); ``centers`` (nf x nloc int) evaluates only those atoms
-        (atype, nlist and shift then describe the centers): see ``center_index``."""
+        (atype, nlist and shift then describe the centers): see ``center_index``. ``groups``
+        (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only."""
         center = None if centers is None else ops.gather_rows(coord, centers)
         desc, rot_mat = self.descriptor.call(ops, v["descriptor"], coord, atype, nlist, shift, center)
-        out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype)
+        out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype, groups)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}
 
@@ -100,6 +101,15 @@ class Model:
             return None
         idx = np.nonzero(np.isin(atype[0], self.sel_type))[0]
         return np.broadcast_to(idx, (atype.shape[0], idx.size)).copy()
+
+    @staticmethod
+    def type_groups(atype, ntypes):
+        """Per type, the positions of its atoms (numpy int arrays), when every frame of
+        ``atype`` (nf x nloc, numpy) has the same types; else None."""
+        atype = np.asarray(atype)
+        if atype.shape[0] == 0 or not (atype == atype[:1]).all():
+            return None
+        return [np.nonzero(atype[0] == t)[0] for t in range(ntypes)]
 
     def reduce(self, ops, atomic):
         """Add the global outputs (sum over atoms of each reducible atomic output)."""

@@ -6,6 +6,7 @@ For atom i of type t_i, out_i = N_{t_i}(D_i). Types whose output is switched off
 
 import abc
 
+import numpy as np
 
 from dptensor.model.pytree import copy_arrays
 from dptensor.model.network import Network
@@ -40,15 +41,20 @@ class TypedFitting(abc.ABC):
         """Width of each type's net output."""
 
     @abc.abstractmethod
-    def call(self, ops, v, descriptor, rot_mat, atype):
+    def call(self, ops, v, descriptor, rot_mat, atype, groups=None):
         """Atomic outputs {output_def.atomic_name: nf x nloc x shape} from the descriptor."""
 
     def extra_variables(self):
         """Per-type statistics beyond the nets (bias, shift); arrays."""
         return {}
 
-    def typed_output(self, ops, v, descriptor, atype):
-        """N_{t_i}(D_i) for selected types, zero for the others: nf x nloc x out_dim."""
+    def typed_output(self, ops, v, descriptor, atype, groups=None):
+        """N_{t_i}(D_i) for selected types, zero for the others: nf x nloc x out_dim.
+
+        ``groups`` (optional, from ``type_groups``): per type, the positions of its atoms, the
+        same in every frame; each net then runs on its own atoms only instead of on all atoms."""
+        if groups is not None:
+            return self._grouped_output(ops, v, descriptor, groups)
         out = None
         for t in self.sel_type:
             mask = ops.astype(atype == t, ops.dtype_of(descriptor))[:, :, None]
@@ -58,6 +64,19 @@ class TypedFitting(abc.ABC):
             nf, nloc, _ = ops.shape(descriptor)
             out = ops.zeros((nf, nloc, self.out_dim), ops.dtype_of(descriptor))
         return out
+
+    def _grouped_output(self, ops, v, descriptor, groups):
+        nf, nloc, _ = ops.shape(descriptor)
+        parts, order = [], []
+        for t in self.sel_type:
+            if groups[t].size:
+                parts.append(self.nets[t].call(ops, v["nets"][t], ops.take(descriptor, groups[t], axis=1)))
+                order.append(groups[t])
+        parts.append(ops.zeros((nf, 1, self.out_dim), ops.dtype_of(descriptor)))  # for unselected atoms
+        order = np.concatenate(order) if order else np.zeros(0, np.int64)
+        inverse = np.full(nloc, order.size, dtype=np.int64)
+        inverse[order] = np.arange(order.size)
+        return ops.take(ops.concat(parts, axis=1), inverse, axis=1)
 
     def __call__(self, descriptor, rot_mat, atype):
         return self.call(numpy_ops, self.variables, descriptor, rot_mat, atype)

@@ -18,6 +18,6 @@ class DipoleFitting(TypedFitting):
     def out_dim(self):
         return self.dim_emb
 
-    def call(self, ops, v, descriptor, rot_mat, atype):
-        out = self.typed_output(ops, v, descriptor, atype)  # nf x nloc x M1
+    def call(self, ops, v, descriptor, rot_mat, atype, groups=None):
+        out = self.typed_output(ops, v, descriptor, atype, groups)  # nf x nloc x M1
         return {self.output_def.atomic_name: ops.einsum("flm,flmd->fld", out, rot_mat)}

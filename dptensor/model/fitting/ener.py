@@ -33,8 +33,8 @@ class EnerFitting(TypedFitting):
     def extra_variables(self):
         return {"bias_atom_e": np.zeros(self.ntypes)}
 
-    def call(self, ops, v, descriptor, rot_mat, atype):
-        out = self.typed_output(ops, v, descriptor, atype)[..., 0]  # nf x nloc
+    def call(self, ops, v, descriptor, rot_mat, atype, groups=None):
+        out = self.typed_output(ops, v, descriptor, atype, groups)[..., 0]  # nf x nloc
         dtype = ops.dtype_of(out)
         bias = ops.astype(v["bias_atom_e"], dtype) * ops.asarray(self.sel_mask_table(), dtype=dtype)
         energy = out + ops.take(bias, atype, axis=0)

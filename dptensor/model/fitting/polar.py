@@ -34,8 +34,8 @@ class PolarFitting(TypedFitting):
     def extra_variables(self):
         return {"constant_matrix": np.zeros(self.ntypes)}
 
-    def call(self, ops, v, descriptor, rot_mat, atype):
-        out = self.typed_output(ops, v, descriptor, atype)  # nf x nloc x out_dim
+    def call(self, ops, v, descriptor, rot_mat, atype, groups=None):
+        out = self.typed_output(ops, v, descriptor, atype, groups)  # nf x nloc x out_dim
         nf, nloc, _ = ops.shape(out)
         if self.fit_diag:
             alpha = ops.einsum("flm,flmi,flmj->flij", out, rot_mat, rot_mat)  # nf x nloc x 3 x 3
