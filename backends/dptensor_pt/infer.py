@@ -55,7 +55,10 @@ class TorchEvaluator(_Base):
 
     def _run(self, coord, atype, nlist, shift, hessian):
         if self.script is not None:
-            return self.script(coord, atype, nlist, shift, True, bool(hessian))
+            # TorchScript's optimizing executor re-profiles every new shape (seconds per call for
+            # the Hessian); the graph is already fused by tracing, so run it as it is.
+            with torch.jit.optimized_execution(False):
+                return self.script(coord, atype, nlist, shift, True, bool(hessian))
         return self.module(coord, atype, nlist, shift, derivatives=True, hessian=hessian)
 
 

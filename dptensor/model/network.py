@@ -23,6 +23,14 @@ def make_rng(seed, *stream):
     return np.random.default_rng([int(seed), *[int(s) for s in stream]])
 
 
+def dense(ops, x, w, b):
+    """x W + b with the leading dimensions folded into one, so that every framework (and
+    vectorizing transforms such as torch.func.vmap) runs a single matrix product."""
+    shape = ops.shape(x)
+    y = ops.matmul(ops.reshape(x, (-1, shape[-1])), w) + b
+    return ops.reshape(y, (*shape[:-1], ops.shape(w)[-1]))
+
+
 def activate(ops, name, x):
     if name in ("linear", "none"):
         return x
@@ -75,7 +83,7 @@ class Network:
         n_hidden = len(self.neuron)
         for k in range(n_hidden):
             layer = layers[k]
-            y = activate(ops, self.activation_function, ops.matmul(x, layer["w"]) + layer["b"])
+            y = activate(ops, self.activation_function, dense(ops, x, layer["w"], layer["b"]))
             if self.resnet_dt:
                 y = y * layer["idt"]
             n_in, n_out = self.dims[k], self.dims[k + 1]
@@ -88,7 +96,7 @@ class Network:
             x = y
         if self.out_dim is not None:
             last = layers[n_hidden]
-            x = ops.matmul(x, last["w"]) + last["b"]
+            x = dense(ops, x, last["w"], last["b"])
         return x
 
     def __call__(self, x):
