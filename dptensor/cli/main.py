@@ -4,6 +4,7 @@ dependencies (numpy model code, frameworks) only inside ``run``, so ``dpt --help
 import argparse
 import logging
 import sys
+import warnings
 
 from dptensor import __version__
 from dptensor.cli import convert, doc_train_input, freeze, neighbor_stat, test, train
@@ -24,6 +25,11 @@ def build_parser():
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings about the user's input read as log lines, not as source locations."""
+    logging.getLogger("dptensor").warning("%s", message)
+
+
 def setup_logging(verbose=False):
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("dpt %(levelname)s %(message)s"))
@@ -31,6 +37,16 @@ def setup_logging(verbose=False):
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
+    from dptensor.config.normalize import InputWarning
+
+    original = warnings.showwarning
+
+    def show(message, category, *args, **kwargs):
+        if issubclass(category, InputWarning):
+            return _show_warning(message, category, *args, **kwargs)
+        return original(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
 
 
 def main(argv=None):

@@ -11,9 +11,10 @@ def dry_run(config, base_dir):
         f"sel {model.sel}, rcut {model.rcut}",
         f"loss: {loss.kind}, terms {', '.join(loss.columns)}",
         "training data: " + _describe(setup.train_data),
+        setup.train_data.summary(),
     ]
     if setup.valid_data is not None:
-        lines.append("validation data: " + _describe(setup.valid_data))
+        lines += ["validation data: " + _describe(setup.valid_data), setup.valid_data.summary()]
     lines.append(f"{config['training']['numb_steps']} steps; nothing written (dry run)")
     return "\n".join(lines)
 

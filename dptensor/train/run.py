@@ -62,6 +62,9 @@ def train(backend, config, output_dir=".", base_dir=".", init_model=None, restar
         finetune_statistics(setup.model, setup.train_data.stat_batches(config["model"]["data_stat_nbatch"]))
     setup.model.meta.update({"hessian": bool(setup.loss.needs_hessian),
                              "config": {k: config[k] for k in ("model", "loss", "learning_rate")}})
+    log.info("training data:\n%s", setup.train_data.summary())
+    if setup.valid_data is not None:
+        log.info("validation data:\n%s", setup.valid_data.summary())
     write_out_json(config, output_dir)
     training = config["training"]
     session = backend.create_session(setup.model, setup.loss, config, checkpoint=ckpt)

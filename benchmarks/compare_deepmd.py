@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Side-by-side speed and memory of dptensor and DeePMD-kit on the same input and data.
+
+For each tool and backend, trains the example twice (SHORT and LONG steps) and takes
+seconds/step = (t_long - t_short) / (LONG - SHORT), which cancels start-up and statistics time;
+peak memory is the largest resident set of the long run (/usr/bin/time). Runs alternate between
+tools so that a slow phase of the machine hits both. Inference: each tool's frozen model tests the
+validation systems with all frames and with one frame; frames/second from the difference.
+
+usage: python benchmarks/compare_deepmd.py dipole --deepmd-venv ~/.cache/deepmd-venv \
+           [--tools dpt-pt dpt-tf dp-tf dp-pt] [--short 20] [--long 220] [--repeat 2]
+See benchmarks/README.md for making the DeePMD-kit environment.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(os.path.dirname(HERE), "examples", "water")
+THREADS = {"OMP_NUM_THREADS": "2", "DP_INTRA_OP_PARALLELISM_THREADS": "2",
+           "DP_INTER_OP_PARALLELISM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+FROZEN = {"dpt-pt": "frozen.pth", "dpt-tf": "frozen.savedmodel", "dp-tf": "frozen.pb", "dp-pt": "frozen.pth"}
+
+
+def command(tool, venv, *args):
+    if tool.startswith("dpt"):
+        exe = [shutil.which("dpt") or "dpt"]
+        backend = ["--backend", tool.split("-")[1]] if args[0] in ("train", "freeze") else []
+        return exe + [args[0]] + backend + list(args[1:])
+    backend = {"dp-tf": "--tf", "dp-pt": "--pt"}[tool]
+    return [os.path.join(venv, "bin", "dp"), backend] + list(args)
+
+
+def timed(cmd, cwd):
+    """(seconds, peak RSS in MB) of one command; raises with its output if it fails."""
+    env = {**os.environ, **THREADS}
+    t0 = time.perf_counter()
+    res = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M"] + cmd, cwd=cwd, env=env,
+                         capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    rss = int(re.findall(r"MAXRSS (\d+)", res.stderr)[-1]) / 1024
+    return seconds, rss
+
+
+def make_input(example, steps, workdir):
+    """The example's input with absolute data paths, `steps` steps, one lcurve row and one checkpoint."""
+    src = os.path.join(EXAMPLES, example)
+    with open(os.path.join(src, "input.json")) as fh:
+        cfg = json.load(fh)
+    training = cfg["training"]
+    for key in ("training_data", "validation_data"):
+        if key in training:
+            training[key]["systems"] = [os.path.normpath(os.path.join(src, p)) for p in training[key]["systems"]]
+    training.update(numb_steps=steps, disp_freq=steps, save_freq=steps)
+    path = os.path.join(workdir, "input.json")
+    with open(path, "w") as fh:
+        json.dump(cfg, fh, indent=1)
+    return cfg
+
+
+def train_pair(tool, example, short, long, venv):
+    times, rss = {}, 0.0
+    for steps in (short, long):
+        work = tempfile.mkdtemp(prefix=f"bench-{tool}-")
+        make_input(example, steps, work)
+        times[steps], rss = timed(command(tool, venv, "train", "input.json"), work)
+        if steps == long:
+            return (times[long] - times[short]) / (long - short), rss, work
+
+
+def inference(tool, work, venv, systems):
+    frozen = FROZEN[tool]
+    timed(command(tool, venv, "freeze", "-o", frozen), work)
+    t_all = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0] for s in systems)
+    t_one = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s, "-n", "1"), work)[0] for s in systems)
+    frames = sum(_nframes(s) for s in systems)
+    return (frames - len(systems)) / max(t_all - t_one, 1e-9)
+
+
+def _nframes(system):
+    import numpy as np
+
+    return sum(np.load(os.path.join(system, d, "coord.npy"), mmap_mode="r").shape[0]
+               for d in os.listdir(system) if d.startswith("set."))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("example", choices=["dipole", "polar", "se_e2_a", "hessian"])
+    p.add_argument("--deepmd-venv", default=os.path.expanduser("~/.cache/deepmd-venv"))
+    p.add_argument("--tools", nargs="+", default=["dpt-pt", "dpt-tf", "dp-tf", "dp-pt"])
+    p.add_argument("--short", type=int, default=20)
+    p.add_argument("--long", type=int, default=220)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--no-inference", action="store_true")
+    args = p.parse_args(argv)
+    results = {t: {"s_per_step": [], "rss_mb": [], "fps": []} for t in args.tools}
+    for _ in range(args.repeat):
+        for tool in args.tools:  # alternating tools within each repeat
+            sps, rss, work = train_pair(tool, args.example, args.short, args.long, args.deepmd_venv)
+            results[tool]["s_per_step"].append(sps)
+            results[tool]["rss_mb"].append(rss)
+            if not args.no_inference:
+                cfg = make_input(args.example, 1, work)
+                systems = cfg["training"].get("validation_data", cfg["training"]["training_data"])["systems"]
+                results[tool]["fps"].append(inference(tool, work, args.deepmd_venv, systems))
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"{tool}: {sps:.4f} s/step, {rss:.0f} MB", file=sys.stderr, flush=True)
+    print(report(args.example, results))
+
+
+def report(example, results):
+    best = {t: {k: (min(v) if k == "s_per_step" else (max(v) if k == "fps" else min(v))) if v else float("nan")
+                for k, v in r.items()} for t, r in results.items()}
+    dp = [t for t in best if t.startswith("dp-")]
+    fastest = min(dp, key=lambda t: best[t]["s_per_step"]) if dp else None
+    lines = [f"### {example}", "", "| tool | s/step | steps/s vs fastest DeePMD-kit | peak MB | test frames/s |",
+             "|---|---|---|---|---|"]
+    for t, b in best.items():
+        ratio = best[fastest]["s_per_step"] / b["s_per_step"] if fastest else float("nan")
+        lines.append(f"| {t} | {b['s_per_step']:.4f} | {ratio:.2f}x | {b['rss_mb']:.0f} | {b['fps']:.2f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
