@@ -42,25 +42,28 @@ class TrainingLoop:
             self.latest_trn.update(self.session.evaluate(batch, lr))
 
     def run(self):
+        """Iteration ``s`` first saves and validates the model as it is after ``s`` updates, then
+        makes update ``s + 1`` (none in the last iteration) on a fresh batch."""
         t0 = time.perf_counter()
         self.prime(self.lr(self.start_step))
-        t_window, n_window = t0, 0
+        busy, n_window = 0.0, 0  # time in training steps since the last row, and their number
         for step in range(self.start_step, self.numb_steps + 1):
             lr = self.lr(step)
+            if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
+                self.save(step)
+            shown = step % self.disp_freq == 0 or step == self.numb_steps
+            parts_val = self.validation_parts(lr) if shown else None
             batch = self.next_batch()
+            t_step = time.perf_counter()
             if step < self.numb_steps:
                 parts = self.session.train_step(batch, lr)
-                n_window += 1
+                busy, n_window = busy + time.perf_counter() - t_step, n_window + 1
             else:
                 parts = self.session.evaluate(batch, lr)
             self.latest_trn.update(parts)
-            if step % self.disp_freq == 0 or step == self.numb_steps:
-                now = time.perf_counter()
-                per_step = (now - t_window) / max(n_window, 1)
-                self.display(step, lr, per_step)
-                t_window, n_window = time.perf_counter(), 0
-            if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
-                self.save(step)
+            if shown:
+                self.display(step, lr, busy / max(n_window, 1), parts_val)
+                busy, n_window = 0.0, 0
         total = time.perf_counter() - t0
         steps = max(self.numb_steps - self.start_step, 1)
         log.info("training finished: %d steps in %.1f s (%.4f s/step)", steps, total, total / steps)
@@ -84,8 +87,7 @@ class TrainingLoop:
                 counts[term] = counts.get(term, 0) + 1
         return {t: sums[t] / counts[t] for t in sums}
 
-    def display(self, step, lr, per_step):
-        parts_val = self.validation_parts(lr)
+    def display(self, step, lr, per_step, parts_val):
         total_trn = self.loss.total_from_parts(self.latest_trn, lr)
         total_val = self.loss.total_from_parts(parts_val, lr) if parts_val is not None else None
         values = self.lcurve.row(step, total_trn, self.latest_trn, lr, total_val, parts_val)

@@ -3,9 +3,12 @@
 Energy loss (N atoms, lr(t) the learning rate):
 
     L = sum_x p_x(t) l_x,    p_x(t) = limit_pref_x + (start_pref_x - limit_pref_x) lr(t) / start_lr
-    l_e  = mean_frames ((E - E^)/N)^2            l_f  = mean (F - F^)^2 over atoms and components
-    l_v  = mean ((W - W^)/N)^2 over 9 comps      l_ae = mean (E_i - E_i^)^2
+    l_e  = mean_frames (E - E^)^2 / N            l_f  = mean (F - F^)^2 over atoms and components
+    l_v  = mean (W - W^)^2 / N over 9 comps      l_ae = mean (E_i - E_i^)^2
     l_h  = mean (H - H^)^2 over the 3N x 3N entries
+
+(the 1/N of the energy and virial terms is DeePMD-kit's, so the same prefactors weigh the terms the
+same way). Reported errors are per atom for energy and virial: rmse_e = sqrt(mean ((E - E^)/N)^2).
 
 Tensor loss (n_s selected atoms, T the global tensor, T_i the atomic ones):
 
@@ -13,7 +16,8 @@ Tensor loss (n_s selected atoms, T the global tensor, T_i the atomic ones):
     l_lc = mean over selected atoms and components (T_i - T_i^)^2
 
 A term is on when either of its prefactors is non-zero (a ramp from 0 is on); a term whose label
-the batch lacks contributes nothing to that batch. Reported RMSEs are sqrt(l_x); ``rmse`` is sqrt(L).
+the batch lacks contributes nothing to that batch. Reported RMSEs are sqrt of the per-term mean
+squared errors (energy and virial per atom); ``rmse`` is sqrt(sum_x p_x mse_x) of those.
 """
 
 import numpy as np
@@ -63,7 +67,8 @@ class EnerLoss:
         return limit + (start - limit) * lr / self.start_lr
 
     def compute(self, ops, pred, batch, lr):
-        """(loss, {term: mse}) for one batch; terms without labels in the batch are absent."""
+        """(loss, {term: mse}) for one batch; terms without labels in the batch are absent.
+        The mse of energy and virial is per atom; their loss term is N times it (see above)."""
         natoms = float(batch["natoms"])
         loss, parts = None, {}
         for term in self.active:
@@ -73,7 +78,7 @@ class EnerLoss:
             diff = ops.reshape(pred[pkey], (-1,)) - ops.reshape(batch[lkey], (-1,))
             mse = _mse(ops, diff / natoms if per_atom else diff)
             parts[term] = mse
-            contrib = self.pref(term, lr) * mse
+            contrib = self.pref(term, lr) * (mse * natoms if per_atom else mse)
             loss = contrib if loss is None else loss + contrib
         return loss, parts
 
