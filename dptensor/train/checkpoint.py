@@ -52,5 +52,23 @@ def resolve_checkpoint(path):
             name = fh.read().strip()
         path = os.path.join(path, name)
     if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such checkpoint file")
+        latest = _latest_by_prefix(path)
+        if latest is None:
+            raise ModelFileError(f"{path}: no such checkpoint file")
+        path = latest
     return path
+
+
+def _latest_by_prefix(path):
+    """DeePMD-kit users pass the prefix (``model.ckpt``) or its latest link (``model.ckpt.pt``):
+    the checkpoint that the folder's pointer names, when it starts with that prefix."""
+    folder, name = os.path.split(path)
+    pointer = os.path.join(folder or ".", POINTER)
+    if not os.path.exists(pointer):
+        return None
+    with open(pointer) as fh:
+        latest = fh.read().strip()
+    stem = name.rsplit(".", 1)[0] if name.endswith((".pt", ".tfckpt")) else name
+    if latest.startswith(stem + "-") and os.path.exists(os.path.join(folder or ".", latest)):
+        return os.path.join(folder, latest)
+    return None

@@ -105,3 +105,14 @@ def test_resolve_checkpoint_errors_name_the_path(tmp_path):
     with pytest.raises(ModelFileError) as err:
         resolve_checkpoint(str(stale))
     assert os.path.join(str(stale), "model.ckpt-7.pt") in str(err.value)
+
+
+def test_deepmd_style_prefix_names_the_latest(tmp_path):
+    from dptensor.train.checkpoint import CheckpointManager, resolve_checkpoint
+
+    manager = CheckpointManager(str(tmp_path), "model.ckpt", ".pt", max_keep=3)
+    for step in (2, 4):
+        manager.save(step, lambda p: open(p, "w").close())
+    latest = str(tmp_path / "model.ckpt-4.pt")
+    assert resolve_checkpoint(str(tmp_path / "model.ckpt")) == latest
+    assert resolve_checkpoint(str(tmp_path / "model.ckpt.pt")) == latest
