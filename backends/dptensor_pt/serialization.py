@@ -6,22 +6,16 @@ import torch
 
 from dptensor.errors import ModelFileError
 from dptensor.model import Model
-
-
-def _map(obj, fn):
-    if isinstance(obj, dict):
-        return {k: _map(v, fn) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_map(v, fn) for v in obj]
-    return fn(obj)
+from dptensor.model.pytree import map_leaves
 
 
 def model_to_torch_dict(model: Model):
-    return _map(model.serialize(), lambda x: torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x)
+    return map_leaves(lambda x: torch.from_numpy(np.array(x)) if isinstance(x, np.ndarray) else x,
+                      model.serialize())
 
 
 def model_from_torch_dict(data):
-    return Model.deserialize(_map(data, lambda x: x.numpy() if isinstance(x, torch.Tensor) else x))
+    return Model.deserialize(map_leaves(lambda x: x.numpy() if isinstance(x, torch.Tensor) else x, data))
 
 
 def load_checkpoint(path):

@@ -10,7 +10,7 @@ b ~ N(0, 1), idt ~ N(0.1, 0.001^2).
 
 import numpy as np
 
-from dptensor.model.pytree import copy_arrays
+from dptensor.model.serial import Serializable
 
 ACTIVATIONS = ("tanh", "gelu", "relu", "softplus", "sigmoid", "linear")
 
@@ -37,7 +37,7 @@ def activate(ops, name, x):
     return getattr(ops, name)(x)
 
 
-class Network:
+class Network(Serializable):
     """An embedding net (``out_dim`` None: the last hidden layer is the output) or a fitting net.
 
     Shapes: input ... x in_dim, output ... x (out_dim or neuron[-1]).
@@ -104,18 +104,13 @@ class Network:
 
         return self.call(numpy_ops, self.variables, x)
 
-    def serialize(self):
-        return {
-            "@class": "Network", "type": "fitting" if self.out_dim is not None else "embedding",
-            "@version": 1, "in_dim": self.in_dim, "neuron": list(self.neuron), "out_dim": self.out_dim,
-            "activation_function": self.activation_function, "resnet_dt": self.resnet_dt,
-            "precision": self.precision, "@variables": copy_arrays(self.variables),
-        }
+    serial_class = "Network"
 
-    @classmethod
-    def deserialize(cls, data):
-        data = dict(data)
-        for key in ("@class", "type", "@version"):
-            data.pop(key, None)
-        variables = data.pop("@variables")
-        return cls(**data, variables=variables)
+    def serial_type(self):
+        return "fitting" if self.out_dim is not None else "embedding"
+
+    def config(self):
+        return {"in_dim": self.in_dim, "neuron": list(self.neuron), "out_dim": self.out_dim,
+                "activation_function": self.activation_function, "resnet_dt": self.resnet_dt,
+                "precision": self.precision}
+

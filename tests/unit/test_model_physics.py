@@ -148,7 +148,8 @@ def second_difference_ratio(model):
         out = path_outputs(model, r)
         second.append(np.abs(np.diff(out, n=2, axis=0)).max())
         beyond = out[r > RCUT]
-        assert np.array_equal(beyond, np.repeat(beyond[:1], len(beyond), 0))
+        # constant beyond rcut up to round-off (frames of one batch may round differently)
+        np.testing.assert_allclose(beyond, np.repeat(beyond[:1], len(beyond), 0), rtol=1e-13, atol=1e-13)
     assert np.abs(out[0] - out[-1]).max() > 1e-7  # the moving atom does interact
     return second[0] / second[1]
 

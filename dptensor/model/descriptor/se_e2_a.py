@@ -14,7 +14,7 @@ for finite and extended systems", NeurIPS 31 (2018).
 
 import numpy as np
 
-from dptensor.model.pytree import copy_arrays
+from dptensor.model.serial import Serializable
 from dptensor.model.env_mat import env_mat, env_mat_stats
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
@@ -22,7 +22,12 @@ from dptensor.model.ops import numpy_ops
 STD_FLOOR = 1e-2  # a statistic's std below this is raised to it, so normalization never blows up
 
 
-class DescrptSeA:
+class DescrptSeA(Serializable):
+    serial_class = "Descriptor"
+
+    def serial_type(self):
+        return "se_e2_a"
+
     def __init__(self, ntypes, sel, rcut=6.0, rcut_smth=0.5, neuron=(10, 20, 40), axis_neuron=4,
                  resnet_dt=False, type_one_side=False, exclude_types=(), activation_function="tanh",
                  precision="float64", trainable=True, seed=None, set_davg_zero=False,
@@ -158,12 +163,3 @@ class DescrptSeA:
             "env_protection": self.env_protection,
         }
 
-    def serialize(self):
-        return {"@class": "Descriptor", "type": "se_e2_a", "@version": 1, **self.config(),
-                "@variables": copy_arrays(self.variables)}
-
-    @classmethod
-    def deserialize(cls, data):
-        data = {k: v for k, v in data.items() if k not in ("@class", "type", "@version")}
-        variables = data.pop("@variables")
-        return cls(**data, variables=variables)

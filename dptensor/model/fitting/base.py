@@ -8,16 +8,20 @@ import abc
 
 import numpy as np
 
-from dptensor.model.pytree import copy_arrays
+from dptensor.model.serial import Serializable
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
 
 
-class TypedFitting(abc.ABC):
+class TypedFitting(Serializable, abc.ABC):
     """Base class. Subclasses set ``fitting_type``, ``output_def``, ``out_dim`` and ``call``."""
 
     fitting_type = ""
     output_def = None
+    serial_class = "Fitting"
+
+    def serial_type(self):
+        return self.fitting_type
 
     def __init__(self, ntypes, dim_descrpt, dim_emb, neuron=(120, 120, 120), resnet_dt=True,
                  activation_function="tanh", precision="float64", seed=None, trainable=True,
@@ -91,12 +95,3 @@ class TypedFitting(abc.ABC):
                 "activation_function": self.activation_function, "precision": self.precision,
                 "seed": self.seed, "trainable": self.trainable, "sel_type": list(self.sel_type)}
 
-    def serialize(self):
-        return {"@class": "Fitting", "type": self.fitting_type, "@version": 1, **self.config(),
-                "@variables": copy_arrays(self.variables)}
-
-    @classmethod
-    def deserialize(cls, data):
-        data = {k: v for k, v in data.items() if k not in ("@class", "type", "@version")}
-        variables = data.pop("@variables")
-        return cls(**data, variables=variables)
