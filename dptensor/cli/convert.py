@@ -3,7 +3,7 @@
 
 def add_parser(subparsers):
     p = subparsers.add_parser("convert-backend", help="convert a model file between backends",
-                              description="Convert between checkpoints (.pt, .ckpt), frozen models "
+                              description="Convert between checkpoints (.pt, .tfckpt), frozen models "
                               "(.pth, .savedmodel) and neutral .dpt files; the suffixes pick the kinds.")
     p.add_argument("input", help="model file to read")
     p.add_argument("output", help="model file to write")

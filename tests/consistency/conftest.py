@@ -30,7 +30,14 @@ def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False):
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
 
 
-ADAPTERS = {"pt": _run_pt}
+def _run_tf(model, coord, atype, nlist, shift, derivatives=True, hessian=False):
+    from dptensor_tf.model import TFModel
+
+    out = TFModel(model)(coord, atype, nlist, shift, derivatives=derivatives, hessian=hessian)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+ADAPTERS = {"pt": _run_pt, "tf": _run_tf}
 
 
 def _backend_names():

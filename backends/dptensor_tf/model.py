@@ -1,0 +1,179 @@
+"""The reference model's variables as ``tf.Variable``, and tape derivatives.
+
+Forces, virial and Hessian follow from the output definition (``r_differentiable``), with the
+same conventions as every backend:
+
+    F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x + x eps, applied to the
+    coordinates and to the periodic shifts),   H = d^2E / dx dx  (nf x 3nat x 3nat, atom-major).
+
+Derivatives for training. TensorFlow records whatever runs under an active tape, including the
+gradient computations of inner tapes, so forces computed here inside the trainer's tape are
+differentiable with respect to the weights without any ``create_graph`` flag.
+"""
+
+import numpy as np
+
+from dptensor.data import keys
+from dptensor.model import Model
+from dptensor.model.pytree import flatten, is_trainable_path, unflatten
+from dptensor_tf.env import tf
+from dptensor_tf.ops import tf_ops
+
+# Hessian rows are computed in blocks; a block copies the batch once per row, and this bounds
+# copies x frames x atoms evaluated at once (memory), as in the PyTorch backend.
+HESSIAN_CHUNK_ATOMS = 4096
+INDEX_DTYPE = tf.int64
+
+
+def _key(path):
+    return path.replace("/", "__")
+
+
+def as_inputs(coord, atype, nlist, shift):
+    """Tensors of the forward's inputs: coord, shift float64; atype, nlist int64 (a batch may
+    hold narrower ints, which ``tf.gather`` does not take)."""
+    coord = tf.convert_to_tensor(coord, dtype=tf.float64)
+    shift = tf.convert_to_tensor(shift, dtype=tf.float64)
+    atype = tf.cast(tf.convert_to_tensor(atype), INDEX_DTYPE)
+    nlist = tf.cast(tf.convert_to_tensor(nlist), INDEX_DTYPE)
+    return coord, atype, nlist, shift
+
+
+class TFModel(tf.Module):
+    """Holds ``model.variables``: network weights as trainable ``tf.Variable`` (unless the
+    descriptor is frozen with ``trainable: false``), statistics as non-trainable ones."""
+
+    def __init__(self, model: Model, trainable=True, name=None):
+        super().__init__(name=name)
+        self.ref = model
+        self._template = model.variables
+        self._paths = list(flatten(self._template))
+        frozen_descriptor = not model.descriptor.trainable
+        self.vars = {}
+        self.trainable_paths = []
+        for path, value in flatten(self._template).items():
+            train = (trainable and is_trainable_path(path)
+                     and not (frozen_descriptor and path.startswith("descriptor")))
+            self.vars[_key(path)] = tf.Variable(np.asarray(value), trainable=train, name=_key(path))
+            if train:
+                self.trainable_paths.append(path)
+
+    @property
+    def trainable_list(self):
+        """The trainable variables, in path order."""
+        return [self.vars[_key(p)] for p in self.trainable_paths]
+
+    def variable(self, path):
+        return self.vars[_key(path)]
+
+    def variables_tree(self):
+        """The pytree of current values (same nesting as the reference's variables)."""
+        return unflatten({p: tf.convert_to_tensor(self.vars[_key(p)]) for p in self._paths},
+                         self._template)
+
+    def to_reference(self):
+        """A reference Model (numpy) carrying the current weights."""
+        flat = {p: self.vars[_key(p)].numpy().copy() for p in self._paths}
+        model = Model.deserialize(self.ref.serialize())
+        model.set_variables(unflatten(flat, self._template))
+        return model
+
+    def load_reference_variables(self, model: Model):
+        for p, value in flatten(model.variables).items():
+            self.vars[_key(p)].assign(np.asarray(value))
+
+    # forward -----------------------------------------------------------------------------
+    def atomic(self, coord, atype, nlist, shift, centers=None):
+        if centers is not None:
+            centers = tf.cast(tf.convert_to_tensor(centers), INDEX_DTYPE)
+        return self.ref.call_atomic(tf_ops, self.variables_tree(), coord, atype, nlist, shift, centers)
+
+    def energy_sum(self, coord, atype, nlist, shift):
+        """The differentiable output summed over frames (a scalar: frames are independent, so
+        its gradient holds every frame's derivatives)."""
+        out = self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift))
+        return tf.reduce_sum(out[self.ref.output_def.name])
+
+    def __call__(self, coord, atype, nlist, shift, derivatives=True, hessian=False, centers=None,
+                 create_graph=None):
+        """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64, atype nf x nat,
+        nlist nf x nat x nnei (-1 empty), shift nf x nat x nnei x 3 (numpy or tensors).
+
+        With ``derivatives`` and an r-differentiable output, adds force and virial; with
+        ``hessian`` also the Hessian (nf x 3nat x 3nat). ``centers``: see
+        ``Model.call_atomic`` (tensor outputs only). ``create_graph`` is accepted for the
+        PyTorch signature and not needed (see the module docstring)."""
+        coord, atype, nlist, shift = as_inputs(coord, atype, nlist, shift)
+        od = self.ref.output_def
+        if not (derivatives and od.r_differentiable):
+            return self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, centers))
+        nf = tf_ops.shape(coord)[0]
+        eps = tf.zeros((nf, 3, 3), dtype=coord.dtype)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([coord, eps])
+            coord_s = coord + tf.matmul(coord, eps)
+            shift_s = shift + tf.einsum("flna,fab->flnb", shift, eps)
+            out = self.ref.reduce(tf_ops, self.atomic(coord_s, atype, nlist, shift_s))
+            total = tf.reduce_sum(out[od.name])
+        d_coord, d_eps = tape.gradient(total, [coord, eps])
+        out[keys.P_FORCE] = -d_coord
+        out[keys.P_VIRIAL] = -tf.transpose(d_eps, (0, 2, 1))
+        if hessian:
+            out[keys.P_HESSIAN] = self.hessian(coord, atype, nlist, shift)
+        return out
+
+    forward = __call__
+
+    # Hessian -----------------------------------------------------------------------------
+    def hessian_rows(self, coord, atype, nlist, shift, rows):
+        """Rows ``rows`` (nb int) of H = d2E/dx dx for every frame: nb x nf x 3nat.
+
+        The batch is copied nb times (copy b = frames [b nf, (b+1) nf)); one backward pass
+        gives g = dE/dx of every copy, and a second backward pass of g with the one-hot tangent
+        e_{rows[b]} in copy b gives row rows[b] of H in copy b. Frames never interact, so all
+        rows of the block come out of one vectorized double backward pass."""
+        nf, nat = tf_ops.shape(coord)[:2]
+        nb, n3 = tf_ops.shape(rows)[0], 3 * nat
+        reps = (nb, 1, 1)
+        x = tf.tile(coord, reps)
+        batch = (tf.tile(atype, (nb, 1)), tf.tile(nlist, reps), tf.tile(shift, (nb, 1, 1, 1)))
+        with tf.GradientTape(watch_accessed_variables=False) as outer:
+            outer.watch(x)
+            with tf.GradientTape(watch_accessed_variables=False) as inner:
+                inner.watch(x)
+                total = self.energy_sum(x, *batch)
+            grad = inner.gradient(total, x)
+        onehot = tf.one_hot(rows, n3, dtype=coord.dtype)  # nb x 3nat
+        tangent = tf.reshape(tf.broadcast_to(onehot[:, None, :], (nb, nf, n3)), (nb * nf, nat, 3))
+        hess = outer.gradient(grad, x, output_gradients=tangent)
+        return tf.reshape(hess, (nb, nf, n3))
+
+    def hessian(self, coord, atype, nlist, shift):
+        """d2E/dx2 per frame, nf x 3nat x 3nat, in blocks of about HESSIAN_CHUNK_ATOMS copied
+        atoms. Static sizes (eager, or a trace with known shapes) unroll the blocks; unknown
+        sizes (a SavedModel) loop in the graph."""
+        nf, nat = coord.shape[0], coord.shape[1]
+        if nf is None or nat is None:
+            return self._hessian_dynamic(coord, atype, nlist, shift)
+        n3 = 3 * nat
+        if nf * n3 == 0:
+            return tf.zeros((nf, n3, n3), dtype=coord.dtype)
+        step = max(1, HESSIAN_CHUNK_ATOMS // (nf * nat))
+        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)))
+                  for s in range(0, n3, step)]
+        return tf.transpose(tf.concat(blocks, axis=0), (1, 0, 2))
+
+    def _hessian_dynamic(self, coord, atype, nlist, shift):
+        shape = tf.shape(coord)
+        nf, n3 = shape[0], 3 * shape[1]
+        step = tf.maximum(1, HESSIAN_CHUNK_ATOMS // tf.maximum(nf * shape[1], 1))
+        starts = tf.range(0, n3, step)
+
+        def body(i, acc):
+            rows = tf.range(starts[i], tf.minimum(starts[i] + step, n3))
+            return i + 1, acc.write(i, self.hessian_rows(coord, atype, nlist, shift, rows))
+
+        blocks = tf.TensorArray(coord.dtype, size=tf.size(starts), infer_shape=False)
+        _, blocks = tf.while_loop(lambda i, _: i < tf.size(starts), body, (0, blocks))
+        rows = tf.cond(nf * n3 > 0, blocks.concat, lambda: tf.zeros((0, nf, n3), coord.dtype))
+        return tf.transpose(rows, (1, 0, 2))

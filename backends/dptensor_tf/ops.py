@@ -1,0 +1,115 @@
+"""The ``dptensor.model.ops`` operations on TensorFlow tensors (same names, same meaning).
+
+Shapes may be partly unknown (a SavedModel takes any number of frames and atoms): ``shape``
+returns a Python int for each static dimension and a scalar int32 tensor for each dynamic one,
+and every op that takes a shape accepts such a mix, so the reference math runs unchanged.
+"""
+
+import numpy as np
+
+from dptensor_tf.env import tf
+
+_DTYPES = {"float32": tf.float32, "float64": tf.float64}
+
+
+def _is_tf(x):
+    return isinstance(x, (tf.Tensor, tf.Variable))
+
+
+class TFOps:
+    name = "tensorflow"
+
+    # creation / conversion -------------------------------------------------------------
+    @staticmethod
+    def asarray(x, dtype=None):
+        t = x if _is_tf(x) else tf.convert_to_tensor(np.asarray(x))
+        return t if dtype is None or t.dtype == dtype else tf.cast(t, dtype)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x if x.dtype == dtype else tf.cast(x, dtype)
+
+    @staticmethod
+    def float_dtype(name):
+        return _DTYPES[str(name)]
+
+    @staticmethod
+    def dtype_of(x):
+        return x.dtype
+
+    @staticmethod
+    def zeros(shape, dtype):
+        return tf.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def eye(n, dtype):
+        return tf.eye(n, dtype=dtype)
+
+    # shape ------------------------------------------------------------------------------
+    @staticmethod
+    def shape(x):
+        static = x.shape.as_list()
+        if None not in static:
+            return tuple(static)
+        dynamic = tf.shape(x)
+        return tuple(d if d is not None else dynamic[i] for i, d in enumerate(static))
+
+    @staticmethod
+    def reshape(x, shape):
+        return tf.reshape(x, shape)
+
+    @staticmethod
+    def concat(xs, axis):
+        return tf.concat(xs, axis=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        return tf.transpose(x, perm=axes)
+
+    # indexing ---------------------------------------------------------------------------
+    @staticmethod
+    def gather_rows(x, index):
+        return tf.gather(x, index, batch_dims=1)
+
+    @staticmethod
+    def take(x, index, axis=0):
+        return tf.gather(x, index, axis=axis)
+
+    @staticmethod
+    def where(cond, a, b):
+        return tf.where(cond, a, b)
+
+    # math -------------------------------------------------------------------------------
+    @staticmethod
+    def sqrt(x):
+        return tf.sqrt(x)
+
+    @staticmethod
+    def sum(x, axis=None, keepdims=False):
+        return tf.reduce_sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def matmul(a, b):
+        """numpy matmul; a batch of rows times one matrix (the network layers) runs as a single
+        2-D product, which TF's CPU kernels do much faster than a broadcast batch matmul."""
+        if b.shape.rank == 2 and a.shape.rank > 2:
+            lead = TFOps.shape(a)[:-1]
+            flat = tf.matmul(tf.reshape(a, (-1, TFOps.shape(a)[-1])), b)
+            return tf.reshape(flat, (*lead, TFOps.shape(b)[-1]))
+        return tf.matmul(a, b)
+
+    @staticmethod
+    def einsum(expr, *xs):
+        return tf.einsum(expr, *xs)
+
+    tanh = staticmethod(tf.tanh)
+    relu = staticmethod(tf.nn.relu)
+    sigmoid = staticmethod(tf.sigmoid)
+    softplus = staticmethod(tf.nn.softplus)
+
+    @staticmethod
+    def gelu(x):
+        return tf.nn.gelu(x, approximate=True)
+
+
+tf_ops = TFOps()
