@@ -10,7 +10,8 @@ def add_parser(subparsers):
                               "(TensorFlow), .dpt (neutral).")
     p.add_argument("-c", "--checkpoint", default=".",
                    help="a checkpoint file, or a directory with a 'checkpoint' file (default: .)")
-    p.add_argument("-o", "--output", help="output file (default: frozen_model + the backend's suffix)")
+    p.add_argument("-o", "--output", help="output file (default: frozen_model + the suffix of the backend "
+                   "given, else of the one that wrote the checkpoint)")
     add_backend_arguments(p)
     h = p.add_mutually_exclusive_group()
     h.add_argument("--hessian", dest="hessian", action="store_true", default=None,
@@ -21,16 +22,19 @@ def add_parser(subparsers):
 
 def run(args):
     import logging
+    import os
 
     from dptensor.backend import backend_for_file, get_backend
     from dptensor.cli.model_files import write_model
     from dptensor.train.checkpoint import resolve_checkpoint
 
     ckpt = resolve_checkpoint(args.checkpoint)
-    model = backend_for_file(ckpt).load_model(ckpt)
+    source = backend_for_file(ckpt)
+    model = source.load_model(ckpt)
     output = args.output
-    if output is None:
-        output = "frozen_model" + get_backend(args.backend).frozen_suffix
+    if output is None:  # the backend asked for, else the one that wrote the checkpoint
+        explicit = args.backend or os.environ.get("DPT_BACKEND")
+        output = "frozen_model" + (get_backend(explicit) if explicit else source).frozen_suffix
     write_model(model, output, hessian=args.hessian)
     logging.getLogger("dptensor").info("froze %s into %s", ckpt, output)
     return 0
