@@ -38,6 +38,9 @@ def add_parser(subparsers):
                    "energies) of systems that have those labels")
     p.add_argument("--fmt", metavar="FORMAT",
                    help="read the systems with dpdata in this format (e.g. vasp/outcar)")
+    p.add_argument("--plot", metavar="IMAGE",
+                   help="also draw predicted against reference values, one panel per quantity "
+                   "with its RMSE, to this .png (or .pdf, .svg) file")
     p.set_defaults(func=run)
     return p
 
@@ -48,6 +51,10 @@ def run(args) -> int:
     from dptensor.infer import DeepModel  # lazy: keeps `dpt --help` fast
     from dptensor.testing import format_system, format_totals, system_paths, test_model
 
+    if args.plot:
+        from dptensor.plot.figure import check_output
+
+        check_output(args.plot)  # before the run, not after it
     paths = system_paths(args.system, args.datafile, args.fmt)
     model = DeepModel(args.model)
     n = len(paths)
@@ -55,9 +62,21 @@ def run(args) -> int:
           flush=True)
     results = test_model(model, paths, numb_test=args.numb_test,
                          detail_prefix=args.detail_file, atomic=args.atomic, fmt=args.fmt,
-                         on_system=lambda r: print(format_system(r) + "\n", flush=True))
+                         on_system=lambda r: print(format_system(r) + "\n", flush=True),
+                         keep_values=bool(args.plot))
     print(format_totals(results))
     if not results["total"]:
         raise DataError(f"none of the {len(paths)} systems has a label the "
                         f"{model.model_type} model predicts")
+    if args.plot:
+        _plot(results, model, args.plot)
     return 0
+
+
+def _plot(results, model, output):
+    from dptensor.plot import parity_panels, plot_parity
+    from dptensor.testing import quantities_for
+
+    panels = parity_panels(results, quantities_for(model.model_type, getattr(model, "output_def", None)))
+    plot_parity(panels, output, title=f"{results['model']} ({results['model_type']})")
+    print(f"\nparity plot written to {output}")

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from dptensor.train.progress import Progress, format_duration
+
 log = logging.getLogger("dptensor.train")
 
 
@@ -47,23 +49,26 @@ class TrainingLoop:
         t0 = time.perf_counter()
         self.prime(self.lr(self.start_step))
         busy, n_window = 0.0, 0  # time in training steps since the last row, and their number
-        for step in range(self.start_step, self.numb_steps + 1):
-            lr = self.lr(step)
-            if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
-                self.save(step)
-            shown = step % self.disp_freq == 0 or step == self.numb_steps
-            parts_val = self.validation_parts(lr) if shown else None
-            batch = self.next_batch()
-            t_step = time.perf_counter()
-            if step < self.numb_steps:
-                parts = self.session.train_step(batch, lr)
-                busy, n_window = busy + time.perf_counter() - t_step, n_window + 1
-            else:
-                parts = self.session.evaluate(batch, lr)
-            self.latest_trn.update(parts)
-            if shown:
-                self.display(step, lr, busy / max(n_window, 1), parts_val)
-                busy, n_window = 0.0, 0
+        # a live progress line in a terminal; log lines only elsewhere (see progress.py)
+        with Progress(self.start_step, self.numb_steps) as self.progress:
+            for step in range(self.start_step, self.numb_steps + 1):
+                lr = self.lr(step)
+                if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
+                    self.save(step)
+                shown = step % self.disp_freq == 0 or step == self.numb_steps
+                parts_val = self.validation_parts(lr) if shown else None
+                batch = self.next_batch()
+                t_step = time.perf_counter()
+                if step < self.numb_steps:
+                    parts = self.session.train_step(batch, lr)
+                    busy, n_window = busy + time.perf_counter() - t_step, n_window + 1
+                else:
+                    parts = self.session.evaluate(batch, lr)
+                self.latest_trn.update(parts)
+                if shown:
+                    self.display(step, lr, busy / max(n_window, 1), parts_val)
+                    busy, n_window = 0.0, 0
+                self.progress.update(step, lr)
         total = time.perf_counter() - t0
         steps = max(self.numb_steps - self.start_step, 1)
         log.info("training finished: %d steps in %.1f s (%.4f s/step)", steps, total, total / steps)
@@ -92,7 +97,11 @@ class TrainingLoop:
         total_val = self.loss.total_from_parts(parts_val, lr) if parts_val is not None else None
         values = self.lcurve.row(step, total_trn, self.latest_trn, lr, total_val, parts_val)
         shown = " ".join(f"{k}={v:.3e}" for k, v in values.items() if not np.isnan(v))
-        log.info("step %d: %s lr=%.2e (%.4f s/step)", step, shown, lr, per_step)
+        progress = getattr(self, "progress", None)
+        eta = f", ETA {format_duration(progress.eta(step))}" if progress is not None else ""
+        log.info("step %d: %s lr=%.2e (%.4f s/step%s)", step, shown, lr, per_step, eta)
+        if progress is not None:
+            progress.set_row(lr, values)
 
     def save(self, step):
         path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step))
