@@ -37,6 +37,18 @@ VARIANTS = {
                                               "sel_type": [0, 1]}),
     "polar-full-one-side": dict(kind="polar", descriptor={"type_one_side": True, "resnet_dt": True},
                                 fitting={"fit_diag": False, "sel_type": [0]}),
+    # tensor fittings: each set of irreducible parts, both ranks, full and diagonal B
+    "tensor-traceless": dict(kind="tensor", fitting={"label": "efg", "rank": 2,
+                                                     "tensor_components": [2]}),
+    "tensor-general-one-side": dict(kind="tensor", descriptor={"type_one_side": True},
+                                    fitting={"label": "bec", "rank": 2,
+                                             "tensor_components": [0, 1, 2], "sel_type": [0]}),
+    "tensor-symmetric-diag": dict(kind="tensor", fitting={"label": "sym", "rank": 2,
+                                                          "tensor_components": [0, 2],
+                                                          "fit_diag": True}),
+    "tensor-antisymmetric-traceless": dict(kind="tensor", fitting={"label": "ast", "rank": 2,
+                                                                   "tensor_components": [1, 2]}),
+    "tensor-vector": dict(kind="tensor", fitting={"label": "field", "rank": 1}),
 }
 ENER_VARIANTS = [k for k, v in VARIANTS.items() if v["kind"] == "ener"]
 

@@ -71,6 +71,16 @@ class TorchOps:
         return torch.sqrt(x)
 
     @staticmethod
+    def abs(x):
+        return torch.abs(x)
+
+    @staticmethod
+    def minimum(x, bound):
+        if not isinstance(bound, torch.Tensor):
+            bound = torch.as_tensor(bound, dtype=x.dtype)
+        return torch.minimum(x, bound)
+
+    @staticmethod
     def sum(x, axis=None, keepdims=False):
         if axis is None:
             return torch.sum(x)

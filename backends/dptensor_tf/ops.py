@@ -85,6 +85,14 @@ class TFOps:
         return tf.sqrt(x)
 
     @staticmethod
+    def abs(x):
+        return tf.abs(x)
+
+    @staticmethod
+    def minimum(x, bound):
+        return tf.minimum(x, tf.cast(bound, x.dtype))
+
+    @staticmethod
     def sum(x, axis=None, keepdims=False):
         return tf.reduce_sum(x, axis=axis, keepdims=keepdims)
 

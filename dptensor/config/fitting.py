@@ -1,7 +1,7 @@
-"""Input keys of the fitting networks (``model.fitting_net``): ener, dipole, polar."""
+"""Input keys of the fitting networks (``model.fitting_net``): ener, dipole, polar, tensor."""
 
-from dptensor.config.fragment import (BOOL, NUMBER, OPTIONAL, TYPE_INDICES, component, key,
-                                      network_keys, variants)
+from dptensor.config.fragment import (BOOL, NUMBER, OPTIONAL, REQUIRED, TYPE_INDICES, component,
+                                      key, network_keys, variants)
 
 ALL_TYPES = "all types"
 
@@ -11,9 +11,9 @@ def _common():
                         neuron_aliases=["n_neuron"])
 
 
-def _sel_type(alias):
+def _sel_type(alias=None):
     return key(TYPE_INDICES, OPTIONAL, "Atom types (indices into type_map) that carry an atomic "
-               "tensor; atoms of other types contribute zero.", aliases=[alias],
+               "tensor; atoms of other types contribute zero.", aliases=[alias] if alias else (),
                optional_note=ALL_TYPES)
 
 
@@ -61,11 +61,45 @@ POLAR = component(
     unsupported_unless=_NO_PARAMS,
 )
 
+# a tensor label names data files and prediction keys: a plain identifier
+LABEL_NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+              "title": "a name of letters, digits and '_' starting with a letter"}
+
+TENSOR = component(
+    "General tensor fitting: a rank-1 or rank-2 tensor per selected atom, the sum of the chosen "
+    "irreducible parts, each built from the descriptor's rotation matrix so that it holds its "
+    "symmetry exactly and rotates as R T R^T; the frame tensor is the sum over the selected atoms. "
+    "See doc/tensor.md.",
+    {
+        **_common(),
+        "sel_type": _sel_type(),
+        "label": key(LABEL_NAME, REQUIRED, "Name of the tensor: the data files are `<label>.npy` "
+                     "(per frame) and `atomic_<label>.npy` (per atom), the predictions `<label>` "
+                     "and `atomic_<label>`."),
+        "rank": key({"type": "integer", "enum": [1, 2]}, REQUIRED, "Rank of the tensor: 1 (3 "
+                    "components per row) or 2 (9 components per row, XX XY XZ YX ... ZZ)."),
+        "tensor_components": key(
+            {"type": "array", "items": {"type": "integer", "enum": [0, 1, 2]}, "minItems": 1,
+             "uniqueItems": True}, OPTIONAL,
+            "Irreducible parts predicted: [1] for rank 1; for rank 2 any of 0 (isotropic, c I), 1 "
+            "(antisymmetric) and 2 (symmetric traceless): [2] symmetric traceless, [0, 2] "
+            "symmetric, [1, 2] traceless, [0, 1, 2] general.",
+            optional_note="[1] for rank 1, [0, 1, 2] for rank 2"),
+        "fit_diag": key(BOOL, False, "If true the symmetric traceless part is built from a "
+                        "diagonal m x m matrix (m numbers per atom) instead of a full symmetric "
+                        "one (m^2 numbers)."),
+    },
+    unsupported_unless=_NO_PARAMS,
+)
+
 FITTING = variants(
     "Fitting network: maps each atom's descriptor to its contribution to the fitted property.",
-    {"ener": ENER, "dipole": DIPOLE, "polar": POLAR},
-    type_doc="Property fitted: energy, dipole (vector) or polarizability (3 x 3 tensor).",
+    {"ener": ENER, "dipole": DIPOLE, "polar": POLAR, "tensor": TENSOR},
+    type_doc="Property fitted: energy, dipole (vector), polarizability (3 x 3 symmetric tensor) or "
+             "tensor (any rank-1 or rank-2 tensor, see doc/tensor.md).",
     type_default="ener",
 )
 
-TENSOR_FITTINGS = ("dipole", "polar")
+TENSOR_FITTINGS = ("dipole", "polar", "tensor")
+# the irreducible parts a tensor of each rank has (the allowed values of tensor_components)
+TENSOR_PARTS = {1: (1,), 2: (0, 1, 2)}

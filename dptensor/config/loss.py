@@ -1,4 +1,5 @@
-"""Input keys of the loss (``loss``): ener for energy models, tensor for dipole and polar models."""
+"""Input keys of the loss (``loss``): ener for energy models, tensor for dipole, polar and tensor
+models."""
 
 from dptensor.config.fragment import NUMBER_GE0, NUMBER_GT0, OPTIONAL, REQUIRED, component, key, variants
 
@@ -33,24 +34,28 @@ ENER = component(
 )
 
 TENSOR = component(
-    "Tensor loss of dipole and polar models: pref * MSE(frame tensor) + "
-    "pref_atomic * MSE(atomic tensors).",
+    "Tensor loss of dipole, polar and tensor models: pref * mean f(frame tensor error / n_sel) + "
+    "pref_atomic * mean f(atomic tensor error), with f(d) = d^2 ('mse') or the Huber function "
+    "('huber': d^2/2 for |d| <= huber_delta, huber_delta (|d| - huber_delta/2) beyond); "
+    "lcurve.out reports RMSEs either way.",
     {
         "pref": key(NUMBER_GE0, REQUIRED, "Weight of the error of the frame tensor (the sum over "
                     "the selected atoms)."),
         "pref_atomic": key(NUMBER_GE0, REQUIRED, "Weight of the error of the atomic tensors."),
         "loss_func": key({"type": "string", "enum": ["mse", "huber"]}, "mse",
                          "Function of the residual: 'mse' squares it, 'huber' is quadratic up to "
-                         "huber_delta and linear beyond."),
-        "huber_delta": key(NUMBER_GT0, 1.0, "Residual at which the huber function turns linear."),
+                         "huber_delta and linear beyond (robust to outliers)."),
+        "huber_delta": key(NUMBER_GT0, 1.0, "Residual at which the huber function turns linear, "
+                           "in the unit of the tensor (for the frame tensor: per selected atom)."),
     },
 )
 
 LOSS = variants(
     "Loss function minimized in training.",
     {"ener": ENER, "tensor": TENSOR},
-    type_doc="Kind of loss; it must match the fitting: 'ener' for ener, 'tensor' for dipole and polar.",
+    type_doc="Kind of loss; it must match the fitting: 'ener' for ener, 'tensor' for dipole, polar "
+             "and tensor.",
     type_default=OPTIONAL,
-    type_note="'ener' for an ener fitting, 'tensor' for dipole and polar",
+    type_note="'ener' for an ener fitting, 'tensor' for dipole, polar and tensor",
     default={},
 )

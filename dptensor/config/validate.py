@@ -6,10 +6,18 @@ Every problem is collected first and raised together in one ``InputError``, each
 
 from functools import lru_cache
 
-from dptensor.config.fitting import TENSOR_FITTINGS
+from dptensor.config.fitting import TENSOR_FITTINGS, TENSOR_PARTS
 from dptensor.config.schema import build_schema
 from dptensor.config.walk import format_path, is_comment, show
+from dptensor.data import keys
 from dptensor.errors import InputError
+
+# names a tensor label cannot take: other data files and the keys of a training batch
+# (batch.NATOMS, batch.SYSTEM and the loss's "centers", "nsel"); a known tensor label may be
+# reused with its own rank, since its files then have the same layout
+_RESERVED_LABELS = {keys.COORD, keys.BOX, keys.ATYPE, keys.NLIST, keys.SHIFT, "type", "natoms",
+                    "system", "centers", "nsel", keys.P_ATOM_ENERGY, *keys.LABELS}
+_KNOWN_TENSOR_LABELS = {keys.DIPOLE: 1, keys.POLARIZABILITY: 2}
 
 _TYPE_WORDS = {"object": "an object", "array": "a list", "string": "a string", "number": "a number",
                "integer": "an integer", "boolean": "true or false", "null": "null"}
@@ -90,6 +98,8 @@ def semantic_problems(cfg) -> list:
     ntypes = len(model["type_map"]) if isinstance(model.get("type_map"), list) else None
     desc, fit = _dict(model.get("descriptor")), _dict(model.get("fitting_net"))
     out = _loss_matches_fitting(_dict(cfg.get("loss")).get("type"), fit.get("type"))
+    if fit.get("type") == "tensor":
+        out += _tensor_fitting(fit)
     if _num(desc.get("rcut_smth")) and _num(desc.get("rcut")) and desc["rcut_smth"] >= desc["rcut"]:
         out.append(f"model.descriptor.rcut_smth: {desc['rcut_smth']} must be smaller than "
                    f"rcut ({desc['rcut']})")
@@ -107,6 +117,31 @@ def _loss_matches_fitting(loss_type, fitting_type):
         return [f"loss.type: {show(loss_type)} cannot train a {show(fitting_type)} fitting; "
                 f"use {show(want)}"]
     return []
+
+
+def _tensor_fitting(fit):
+    """tensor_components must be parts of the given rank; the label must not name another file."""
+    out, rank, label = [], fit.get("rank"), fit.get("label")
+    parts = TENSOR_PARTS.get(rank) if isinstance(rank, int) else None
+    comps = fit.get("tensor_components")
+    if parts and isinstance(comps, list):
+        bad = [c for c in comps if isinstance(c, int) and c not in parts]
+        if bad:
+            out.append(f"model.fitting_net.tensor_components: {show(bad)} not among the parts "
+                       f"{show(list(parts))} of a rank-{rank} tensor (0: isotropic, 1: "
+                       f"{'vector' if rank == 1 else 'antisymmetric'}, 2: symmetric traceless)")
+    if isinstance(label, str) and parts:
+        atomic = "atomic_" + label
+        if _KNOWN_TENSOR_LABELS.get(label, rank) != rank:
+            out.append(f"model.fitting_net.label: {show(label)} is the rank-"
+                       f"{_KNOWN_TENSOR_LABELS[label]} label of DeePMD data; use another name "
+                       f"for a rank-{rank} tensor")
+        elif label not in _KNOWN_TENSOR_LABELS and (label in _RESERVED_LABELS
+                                                     or atomic in _RESERVED_LABELS):
+            out.append(f"model.fitting_net.label: {show(label)} already names another data "
+                       f"file or batch entry{'' if label in _RESERVED_LABELS else f' ({atomic})'}"
+                       "; choose another name")
+    return out
 
 
 def _per_type(desc, fit, ntypes):

@@ -96,8 +96,10 @@ class DataSystemSet:
         return len(self.systems)
 
     def label_kinds(self):
-        """Labels that at least one system has, in keys.LABELS order."""
-        return tuple(n for n in keys.LABELS if any(n in s.labels for s in self.systems))
+        """Labels that at least one system has: keys.LABELS in their order, then a model's own
+        tensor labels (sorted)."""
+        have = {n for s in self.systems for n in s.labels}
+        return tuple(n for n in keys.LABELS if n in have) + tuple(sorted(have - set(keys.LABELS)))
 
     def next_batch(self):
         """A training batch: the dict of :meth:`batch` for the next frames of a random system."""

@@ -11,8 +11,8 @@ import os
 import numpy as np
 
 from dptensor.data import keys
-from dptensor.data.raw import (FRAME_FILES, MIXED_TYPE_FILE, NOPBC_FILE, SET_GLOB, TYPE_FILE,
-                               TYPE_MAP_FILE, StoredSet, StoredSystem, parse_types)
+from dptensor.data.raw import (MIXED_TYPE_FILE, NOPBC_FILE, SET_GLOB, TYPE_FILE, TYPE_MAP_FILE,
+                               StoredSet, StoredSystem, frame_stems, parse_types)
 from dptensor.errors import DataError
 
 H5_SUFFIXES = (".h5", ".hdf5")
@@ -42,8 +42,9 @@ def _open(file):
         raise DataError(f"{file}: not a readable HDF5 file ({err})") from None
 
 
-def read_h5(path):
-    """Read the system at ``file.h5#/group`` -> StoredSystem (DataError on missing parts)."""
+def read_h5(path, extra_stems=()):
+    """Read the system at ``file.h5#/group`` -> StoredSystem (DataError on missing parts);
+    ``extra_stems``: label datasets read besides the known ones."""
     file, group = split_h5_path(path)
     with _open(file) as fh:
         if group not in fh:
@@ -59,16 +60,17 @@ def read_h5(path):
         set_names = sorted(k for k in g.keys() if fnmatch.fnmatch(k, SET_GLOB))
         if not set_names:
             raise DataError(f"{path}: no frames: no set.* groups in the group")
-        sets = [_read_set(g[name], f"{path.rstrip('/')}/{name}") for name in set_names]
+        stems = frame_stems(extra_stems)
+        sets = [_read_set(g[name], f"{path.rstrip('/')}/{name}", stems) for name in set_names]
         return StoredSystem(path, types, names, NOPBC_FILE in g, sets)
 
 
-def _read_set(g, where):
+def _read_set(g, where, stems):
     out = StoredSet(where, ".npy")
     if MIXED_TYPE_FILE + ".npy" in g:
         raise DataError(f"{out.file(MIXED_TYPE_FILE)}: the mixed-type format (per-frame atom "
                         "types) is not supported")
-    for stem in FRAME_FILES:
+    for stem in stems:
         if stem + ".npy" in g:
             out.arrays[stem] = np.asarray(g[stem + ".npy"][()])
     if keys.COORD not in out.arrays:

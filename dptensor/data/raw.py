@@ -59,8 +59,9 @@ def parse_types(words, where):
     return types
 
 
-def read_folder(path):
-    """Read a system folder -> StoredSystem. DataError if type.raw or frames are missing."""
+def read_folder(path, extra_stems=()):
+    """Read a system folder -> StoredSystem. DataError if type.raw or frames are missing.
+    ``extra_stems``: label files read besides FRAME_FILES (a model's own tensor labels)."""
     type_file = os.path.join(path, TYPE_FILE)
     if not os.path.isdir(path):
         raise DataError(f"{path}: no such system folder")
@@ -73,11 +74,12 @@ def read_folder(path):
     if os.path.isfile(map_file):
         with open(map_file) as fh:
             names = fh.read().split()
+    stems = frame_stems(extra_stems)
     set_dirs = sorted(d for d in glob.glob(os.path.join(path, SET_GLOB)) if os.path.isdir(d))
     if set_dirs:
-        sets = [_read_npy_set(d) for d in set_dirs]
+        sets = [_read_npy_set(d, stems) for d in set_dirs]
     elif os.path.isfile(os.path.join(path, keys.COORD + ".raw")):
-        sets = [_read_raw_set(path)]
+        sets = [_read_raw_set(path, stems)]
     else:
         raise DataError(f"{path}: no frames: neither set.*/{keys.COORD}.npy folders nor "
                         f"{keys.COORD}.raw in the system folder")
@@ -85,13 +87,18 @@ def read_folder(path):
     return StoredSystem(path, types, names, nopbc, sets)
 
 
-def _read_npy_set(set_dir):
-    """One set.* folder: every known <stem>.npy; coord.npy is required."""
+def frame_stems(extra_stems=()):
+    """FRAME_FILES followed by the ``extra_stems`` that are not among them."""
+    return FRAME_FILES + tuple(s for s in extra_stems if s not in FRAME_FILES)
+
+
+def _read_npy_set(set_dir, stems=FRAME_FILES):
+    """One set.* folder: every <stem>.npy of ``stems`` present; coord.npy is required."""
     out = StoredSet(set_dir.rstrip("/"), ".npy")
     if os.path.isfile(os.path.join(set_dir, MIXED_TYPE_FILE + ".npy")):
         raise DataError(f"{out.file(MIXED_TYPE_FILE)}: the mixed-type format (per-frame atom "
                         "types) is not supported; store one system per composition instead")
-    for stem in FRAME_FILES:
+    for stem in stems:
         fname = out.file(stem)
         if os.path.isfile(fname):
             try:
@@ -103,10 +110,10 @@ def _read_npy_set(set_dir):
     return out
 
 
-def _read_raw_set(path):
+def _read_raw_set(path, stems=FRAME_FILES):
     """The text layout: <stem>.raw files in the system folder, one frame per line."""
     out = StoredSet(path.rstrip("/"), ".raw")
-    for stem in FRAME_FILES:
+    for stem in stems:
         fname = out.file(stem)
         if os.path.isfile(fname):
             try:

@@ -13,7 +13,7 @@ from dptensor.data import keys
 from dptensor.data.hdf5 import find_h5_systems, is_h5_path, read_h5, split_h5_path
 from dptensor.data.raw import (NOPBC_FILE, TYPE_FILE, TYPE_MAP_FILE, StoredSet, StoredSystem,
                                read_folder)
-from dptensor.data.shapes import coord_frames, reshape_box, reshape_label
+from dptensor.data.shapes import coord_frames, label_names, reshape_box, reshape_label
 from dptensor.errors import DataError
 
 
@@ -52,22 +52,25 @@ class DeepmdSystem:
         return np.bincount(self.atype, minlength=ntypes)[:ntypes]
 
 
-def load_system(path, type_map, sel_type=None, fmt=None):
+def load_system(path, type_map, sel_type=None, fmt=None, tensor_labels=()):
     """Read one system -> DeepmdSystem.
 
     path: a system folder, ``file.h5`` or ``file.h5#/group``; type_map: the model's element names
     (None keeps the data's own indices and names); sel_type: model type indices whose atoms carry
     atomic tensor labels (None: all); fmt: None for DeePMD layouts, else a dpdata format name
-    (e.g. "vasp/outcar"), read with ``dpdata.LabeledSystem`` (``dpdata.System`` if unlabeled).
+    (e.g. "vasp/outcar"), read with ``dpdata.LabeledSystem`` (``dpdata.System`` if unlabeled);
+    tensor_labels: ``shapes.TensorLabel`` s of a model's own tensor (``<label>.npy``,
+    ``atomic_<label>.npy``), read and checked like the built-in labels.
     """
     path = str(path)
+    stems = [n for t in tensor_labels for n in (t.name, t.atomic_name)]
     if fmt is not None:
         stored = _read_dpdata(path, fmt)
     elif is_h5_path(path) or os.path.isfile(path):
-        stored = read_h5(path)
+        stored = read_h5(path, stems)
     else:
-        stored = read_folder(path)
-    return build_system(stored, type_map, sel_type)
+        stored = read_folder(path, stems)
+    return build_system(stored, type_map, sel_type, tensor_labels)
 
 
 def map_types(types, names, type_map, where):
@@ -93,12 +96,13 @@ def map_types(types, names, type_map, where):
     return types
 
 
-def build_system(stored, type_map, sel_type=None):
-    """Check and reshape a StoredSystem (see raw.py) -> DeepmdSystem in the model's types."""
+def build_system(stored, type_map, sel_type=None, tensor_labels=()):
+    """Check and reshape a StoredSystem (see raw.py) -> DeepmdSystem in the model's types;
+    ``tensor_labels`` as in ``load_system``."""
     atype = map_types(stored.atom_types, stored.type_names, type_map, stored.where)
     nat = atype.size
     sel_mask = np.ones(nat, bool) if sel_type is None else np.isin(atype, list(sel_type))
-    parts = [_build_set(s, nat, sel_mask, stored.nopbc) for s in stored.sets]
+    parts = [_build_set(s, nat, sel_mask, stored.nopbc, tensor_labels) for s in stored.sets]
     _check_same_labels(parts, stored.sets)
     coord = np.concatenate([p[0] for p in parts])
     box = None if stored.nopbc else np.concatenate([p[1] for p in parts])
@@ -109,7 +113,7 @@ def build_system(stored, type_map, sel_type=None):
                         None if sel_type is None else tuple(int(t) for t in sel_type))
 
 
-def _build_set(stored_set, nat, sel_mask, nopbc):
+def _build_set(stored_set, nat, sel_mask, nopbc, tensor_labels=()):
     """One set -> (coord nf x nat x 3, box nf x 3 x 3 or None, labels dict)."""
     arrays = stored_set.arrays
     nf = coord_frames(arrays[keys.COORD], nat, stored_set.file(keys.COORD))
@@ -120,8 +124,9 @@ def _build_set(stored_set, nat, sel_mask, nopbc):
             raise DataError(f"{stored_set.file(keys.BOX)} is missing; for a non-periodic system "
                             f"put an empty file named '{NOPBC_FILE}' in the system folder")
         box = reshape_box(arrays[keys.BOX], nf, stored_set.file(keys.BOX))
-    labels = {name: reshape_label(name, arrays[name], nf, sel_mask, stored_set.file(name))
-              for name in keys.LABELS if name in arrays}
+    labels = {name: reshape_label(name, arrays[name], nf, sel_mask, stored_set.file(name),
+                                  tensor_labels)
+              for name in label_names(tensor_labels) if name in arrays}
     return coord, box, labels
 
 
@@ -136,17 +141,35 @@ def _check_same_labels(parts, sets):
                             "other sets of the system")
 
 
+def _multi_system_data(dpdata, path, fmt):
+    """The data of a file that dpdata's MultiSystems reads as one composition; None when it has no
+    MultiSystems reader for ``fmt``; DataError for several compositions in one file."""
+    try:
+        multi = dpdata.MultiSystems.from_file(path, fmt=fmt)
+    except Exception:
+        return None
+    if len(multi) > 1:
+        raise DataError(f"{path}: holds {len(multi)} different compositions; give one system per "
+                        "composition (dpdata's MultiSystems.to('deepmd/npy', folder) splits them)")
+    return multi[0].data if len(multi) == 1 else None
+
+
 def _read_dpdata(path, fmt):
     """Any dpdata format -> StoredSystem (energies, forces, virials become labels)."""
     import dpdata
 
     # dpdata raises many exception types for unreadable or unlabeled input; any of them means
-    # "try unlabeled", then "report"
+    # "try the next reader", then "report". Multi-frame formats such as extxyz are read whole
+    # only by MultiSystems (LabeledSystem keeps the first frame).
     try:
-        try:
-            data = dpdata.LabeledSystem(path, fmt=fmt).data
-        except Exception:
-            data = dpdata.System(path, fmt=fmt).data
+        data = _multi_system_data(dpdata, path, fmt)
+        if data is None:
+            try:
+                data = dpdata.LabeledSystem(path, fmt=fmt).data
+            except Exception:
+                data = dpdata.System(path, fmt=fmt).data
+    except DataError:
+        raise
     except Exception as err:
         raise DataError(f"{path}: dpdata cannot read it as {fmt!r} ({type(err).__name__}: {err})"
                         ) from None

@@ -70,6 +70,12 @@ class DeepModel:
         return self._impl.rcut
 
     @property
+    def output_def(self):
+        """The model's declared output (``dptensor.model.output_def.OutputDef``): ``name`` and
+        ``atomic_name`` are the keys of ``evaluate``'s global and atomic predictions."""
+        return self._impl.ref.output_def
+
+    @property
     def has_hessian(self):
         return bool(getattr(self._impl, "has_hessian", False))
 

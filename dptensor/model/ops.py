@@ -78,6 +78,15 @@ class NumpyOps:
         return np.sqrt(x)
 
     @staticmethod
+    def abs(x):
+        return np.abs(x)
+
+    @staticmethod
+    def minimum(x, bound):
+        """Elementwise min(x, bound); bound a Python number or an array of x's dtype."""
+        return np.minimum(x, bound)
+
+    @staticmethod
     def sum(x, axis=None, keepdims=False):
         return np.sum(x, axis=axis, keepdims=keepdims)
 

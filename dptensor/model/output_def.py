@@ -23,3 +23,13 @@ ENERGY = OutputDef("energy", "atom_energy", (), True, True, True, "energy", "ato
 DIPOLE = OutputDef("dipole", "atomic_dipole", (3,), True, False, False, "dipole", "atomic_dipole")
 POLAR = OutputDef("polar", "atomic_polar", (3, 3), True, False, False, "polarizability",
                   "atomic_polarizability")
+
+ATOMIC_PREFIX = "atomic_"  # the atomic quantity of a tensor label "<label>" is "atomic_<label>"
+
+
+def tensor_output(label, rank):
+    """The output of a ``tensor`` fitting: global ``<label>`` (sum over atoms) and atomic
+    ``atomic_<label>``, of shape (3,) for rank 1 and (3, 3) for rank 2; the same names serve as
+    prediction keys and as data-file stems (``<label>.npy``, ``atomic_<label>.npy``)."""
+    atomic = ATOMIC_PREFIX + label
+    return OutputDef(label, atomic, (3,) * int(rank), True, False, False, label, atomic)

@@ -45,8 +45,9 @@ class Quantity:
 
     @property
     def needs_atomic(self):
-        """evaluate(atomic=True) is needed to predict this quantity."""
-        return self.pred in (keys.P_ATOM_ENERGY, keys.P_ATOMIC_DIPOLE, keys.P_ATOMIC_POLAR)
+        """evaluate(atomic=True) is needed to predict this quantity (atomic tensors are the
+        ``selected`` quantities)."""
+        return self.selected or self.pred == keys.P_ATOM_ENERGY
 
     @property
     def needs_hessian(self):
@@ -103,13 +104,31 @@ POLAR_QUANTITIES = (
 QUANTITIES = {"ener": ENER_QUANTITIES, "dipole": DIPOLE_QUANTITIES, "polar": POLAR_QUANTITIES}
 
 
-def quantities_for(model_type):
-    """The quantities a model of ``model_type`` predicts, in report order."""
-    if model_type not in QUANTITIES:
-        from dptensor.errors import ModelFileError
+def tensor_quantities(output_def):
+    """The quantities of a ``tensor`` model: its global and atomic tensor, named, read and written
+    (``PREFIX.<label>.out``, ``PREFIX.atomic_<label>.out``) after the output's labels."""
+    od = output_def
+    columns = XYZ if len(od.shape) == 1 else XYZ9
+    return (
+        Quantity(od.label, od.label, od.label, od.name, UNIT_NONE, columns, od.label),
+        Quantity(od.atomic_label, od.atomic_label, od.atomic_label,
+                 od.atomic_name, UNIT_NONE, columns, od.atomic_label, selected=True,
+                 atomic_detail=True),
+    )
 
+
+def quantities_for(model_type, output_def=None):
+    """The quantities a model of ``model_type`` predicts, in report order; a ``tensor`` model's
+    follow from its ``output_def`` (see ``tensor_quantities``)."""
+    from dptensor.errors import ModelFileError
+
+    if model_type == "tensor":
+        if output_def is None:
+            raise ModelFileError("a tensor model's quantities need its output definition")
+        return tensor_quantities(output_def)
+    if model_type not in QUANTITIES:
         raise ModelFileError(f"dpt test does not know the model type {model_type!r} "
-                             f"(known: {', '.join(QUANTITIES)})")
+                             f"(known: {', '.join([*QUANTITIES, 'tensor'])})")
     return QUANTITIES[model_type]
 
 

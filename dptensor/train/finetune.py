@@ -30,10 +30,10 @@ def check_compatible(pre, new, path):
     problems = _mismatches(pre.descriptor.config(), new.descriptor.config(), DESCRIPTOR_KEYS,
                            "model.descriptor")
     same_type = pre.model_type == new.model_type
-    if not same_type and not (pre.model_type == "ener" and new.model_type in ("dipole", "polar")):
+    if not same_type and not (pre.model_type == "ener" and new.model_type in ("dipole", "polar", "tensor")):
         problems.append(f"model.fitting_net.type: the pretrained model is a {pre.model_type} model and "
                         f"the input asks for {new.model_type}; only an energy model's descriptor can "
-                        "seed a dipole or polar model")
+                        "seed a dipole, polar or tensor model")
     elif same_type:
         problems += _mismatches(pre.fitting.config(), new.fitting.config(), FITTING_KEYS,
                                 "model.fitting_net")

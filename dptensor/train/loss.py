@@ -12,8 +12,12 @@ same way). Reported errors are per atom for energy and virial: rmse_e = sqrt(mea
 
 Tensor loss (n_s selected atoms, T the global tensor, T_i the atomic ones):
 
-    L = pref l_gl + pref_atomic l_lc,   l_gl = mean ((T - T^)/n_s)^2,
-    l_lc = mean over selected atoms and components (T_i - T_i^)^2
+    L = pref l_gl + pref_atomic l_lc,   l_gl = mean f((T - T^)/n_s),
+    l_lc = mean over selected atoms and components f(T_i - T_i^)
+
+with f(d) = d^2 (``loss_func: "mse"``) or the Huber function (``"huber"``, delta = huber_delta):
+f(d) = d^2/2 for |d| <= delta, delta (|d| - delta/2) beyond. The reported terms stay mean squared
+errors whatever f is, so lcurve.out shows RMSEs in both cases.
 
 A term is on when either of its prefactors is non-zero (a ramp from 0 is on); a term whose label
 the batch lacks contributes nothing to that batch. Reported RMSEs are sqrt of the per-term mean
@@ -36,6 +40,14 @@ ENER_TERMS = {
 
 def _mse(ops, diff):
     return ops.sum(diff * diff) / float(np.prod(ops.shape(diff)))
+
+
+def _huber(ops, diff, delta):
+    """mean Huber(d): with a = |d| and q = min(a, delta), 0.5 q^2 + delta (a - q) is d^2/2 up
+    to delta and delta (a - delta/2) beyond, continuous with its first derivative."""
+    a = ops.abs(diff)
+    q = ops.minimum(a, delta)
+    return ops.sum(0.5 * q * q + delta * (a - q)) / float(np.prod(ops.shape(diff)))
 
 
 class EnerLoss:
@@ -95,6 +107,8 @@ class TensorLoss:
     def __init__(self, config, output_def, sel_type):
         self.pref_global = float(config["pref"])
         self.pref_atomic = float(config["pref_atomic"])
+        self.loss_func = config.get("loss_func", "mse")
+        self.huber_delta = float(config.get("huber_delta", 1.0))
         self.output_def = output_def
         self.sel_type = list(sel_type)
 
@@ -122,16 +136,27 @@ class TensorLoss:
         batch["nsel"] = max(int(idx.size), 1)
         return batch
 
-    def compute(self, ops, pred, batch, lr):
+    def residuals(self, ops, pred, batch):
+        """{term: flat residual} of the terms that are on and labelled in the batch: "lc" over
+        the selected atoms' components, "gl" of the frame tensors divided by n_sel."""
         od = self.output_def
-        loss, parts = None, {}
+        out = {}
         if self.pref_atomic and od.atomic_label in batch:
-            parts["lc"] = _mse(ops, pred[od.atomic_name] - batch[od.atomic_label])  # selected atoms only
-            loss = self.pref_atomic * parts["lc"]
+            out["lc"] = ops.reshape(pred[od.atomic_name] - batch[od.atomic_label], (-1,))
         if self.pref_global and od.label in batch:
-            diff = ops.reshape(pred[od.name] - batch[od.label], (-1,)) / float(batch["nsel"])
-            parts["gl"] = _mse(ops, diff)
-            contrib = self.pref_global * parts["gl"]
+            out["gl"] = ops.reshape(pred[od.name] - batch[od.label], (-1,)) / float(batch["nsel"])
+        return out
+
+    def compute(self, ops, pred, batch, lr):
+        """(loss, {term: mse}); the loss weighs f of each residual (mse or huber, see above)."""
+        loss, parts = None, {}
+        for term, diff in self.residuals(ops, pred, batch).items():
+            parts[term] = _mse(ops, diff)
+            if self.loss_func == "huber":
+                penalty = _huber(ops, diff, self.huber_delta)
+            else:
+                penalty = parts[term]
+            contrib = self.pref(term, lr) * penalty
             loss = contrib if loss is None else loss + contrib
         return loss, parts
 

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from dptensor.data import keys
 from dptensor.data.batch import DataSystemSet
 from dptensor.data.neighbor import resolve_auto_sel
-from dptensor.data.system import find_systems, load_system
+from dptensor.data.shapes import tensor_labels_of
+from dptensor.data.system import find_systems, load_system, resolve_path
 from dptensor.errors import DataError
 from dptensor.model import Model
+from dptensor.model.output_def import tensor_output
 from dptensor.train.loss import make_loss
 from dptensor.train.lr import ExpDecayLR
 
@@ -31,12 +33,31 @@ def _sel_type(config):
     return fit.get("sel_type")
 
 
+def _tensor_labels(config):
+    """The data labels of a ``tensor`` fitting (<label>.npy, atomic_<label>.npy), else ()."""
+    fit = config["model"]["fitting_net"]
+    if fit.get("type") != "tensor":
+        return ()
+    return tensor_labels_of(tensor_output(fit["label"], fit["rank"]))
+
+
+def section_paths(section, base_dir):
+    """The systems of a data section: DeePMD folders/HDF5 are searched (``find_systems``); with a
+    dpdata ``fmt`` every entry is one file or folder of that format, used as it is."""
+    if not section.get("fmt"):
+        return find_systems(section["systems"], base_dir=base_dir)
+    entries = section["systems"]
+    entries = [entries] if isinstance(entries, str) else list(entries)
+    return [resolve_path(e, base_dir) for e in entries]
+
+
 def load_data_section(section, config, base_dir, seed):
     """A DataSystemSet for ``training_data`` or ``validation_data``."""
     type_map = config["model"]["type_map"]
     desc = config["model"]["descriptor"]
-    paths = find_systems(section["systems"], base_dir=base_dir)
-    systems = [load_system(p, type_map, sel_type=_sel_type(config), fmt=section.get("fmt")) for p in paths]
+    paths = section_paths(section, base_dir)
+    systems = [load_system(p, type_map, sel_type=_sel_type(config), fmt=section.get("fmt"),
+                           tensor_labels=_tensor_labels(config)) for p in paths]
     return DataSystemSet(systems, section["batch_size"], desc["rcut"], desc["sel"], seed=seed,
                          auto_prob=section.get("auto_prob", "prob_sys_size"),
                          sys_probs=section.get("sys_probs"))
@@ -46,8 +67,11 @@ def resolve_sel(config, base_dir):
     """Replace ``sel: "auto[:factor]"`` by per-type counts from the training systems (in place)."""
     desc = config["model"]["descriptor"]
     if isinstance(desc["sel"], str):
-        paths = find_systems(config["training"]["training_data"]["systems"], base_dir=base_dir)
-        desc["sel"] = resolve_auto_sel(desc["sel"], paths, desc["rcut"], config["model"]["type_map"])
+        section = config["training"]["training_data"]
+        type_map = config["model"]["type_map"]
+        systems = [load_system(p, type_map, fmt=section["fmt"]) if section.get("fmt") else p
+                   for p in section_paths(section, base_dir)]
+        desc["sel"] = resolve_auto_sel(desc["sel"], systems, desc["rcut"], type_map)
         log.info("sel resolved from the training data: %s", desc["sel"])
 
 

@@ -222,8 +222,8 @@ def test_unknown_key_suggests_the_closest_name():
 
 def test_key_of_another_variant_names_its_type():
     raw = minimal("ener", fit_diag=False)
-    with pytest.raises(InputError, match=r"model.fitting_net.fit_diag: is a key of type 'polar', "
-                                         r"not of type 'ener'"):
+    with pytest.raises(InputError, match=r"model.fitting_net.fit_diag: is a key of type 'polar' "
+                                         r"or 'tensor', not of type 'ener'"):
         normalize(raw)
 
 

@@ -33,7 +33,7 @@ def test_unknown_fitting_type_lists_the_accepted_ones():
     raw = minimal()
     raw["model"]["fitting_net"]["type"] = "foo"
     assert problems(raw) == [
-        "model.fitting_net.type: 'foo' is not one of 'ener', 'dipole', 'polar'"]
+        "model.fitting_net.type: 'foo' is not one of 'ener', 'dipole', 'polar', 'tensor'"]
 
 
 def test_tensor_loss_on_ener_fitting():
