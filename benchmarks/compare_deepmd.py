@@ -112,6 +112,8 @@ def main(argv=None):
             if not args.no_inference:
                 cfg = make_input(args.example, 1, work)
                 systems = cfg["training"].get("validation_data", cfg["training"]["training_data"])["systems"]
+                # dp test without -a demands the global label of every system: test global ones
+                systems = [s for s in systems if "atomic_system" not in s] or systems
                 results[tool]["fps"].append(inference(tool, work, args.deepmd_venv, systems))
             shutil.rmtree(work, ignore_errors=True)
             print(f"{tool}: {sps:.4f} s/step, {rss:.0f} MB", file=sys.stderr, flush=True)
