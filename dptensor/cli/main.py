@@ -31,9 +31,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 def setup_logging(verbose=False):
+    """Log lines ``dpt LEVEL message`` on stderr for the run; returns a function that restores the
+    previous logging and warning settings (so in-process callers, tests among them, are unaffected)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("dpt %(levelname)s %(message)s"))
     root = logging.getLogger("dptensor")
+    saved = (root.handlers[:], root.level, root.propagate, warnings.showwarning)
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     root.propagate = False
@@ -48,6 +51,11 @@ def setup_logging(verbose=False):
 
     warnings.showwarning = show
 
+    def restore():
+        root.handlers[:], root.level, root.propagate, warnings.showwarning = saved
+
+    return restore
+
 
 def main(argv=None):
     parser = build_parser()
@@ -55,7 +63,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    setup_logging(args.verbose)
+    restore_logging = setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except DptError as exc:
@@ -64,6 +72,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"dpt {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore_logging()
 
 
 def console_main():
