@@ -5,6 +5,10 @@ Forces, virial and Hessian follow from the output definition (``r_differentiable
 
     F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x (1 + eps), applied to
     coordinates and periodic shifts),   H = d^2E / dx dx  (forward-over-reverse, vectorized).
+
+Forces and virial take one autograd pass to G = dE/dR (R the environment matrix) and contract it
+with dR/dr_ij written out in ``env_mat.env_mat_deriv``; training on forces then differentiates
+through the networks only, not through the element-wise environment-matrix code.
 """
 
 import numpy as np
@@ -12,6 +16,7 @@ import torch
 
 from dptensor.data import keys
 from dptensor.model import Model
+from dptensor.model.env_mat import forces_from_env_grad, neighbor_vectors
 from dptensor.model.pytree import flatten, is_trainable_path, unflatten
 from dptensor_pt.ops import torch_ops
 
@@ -68,15 +73,16 @@ class TorchModel(torch.nn.Module):
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
             return self.ref.reduce(torch_ops, self.atomic(coord, atype, nlist, shift, centers, groups))
-        nf = coord.shape[0]
-        coord = coord.detach().requires_grad_(True)
-        eps = torch.zeros(nf, 3, 3, dtype=coord.dtype, requires_grad=True)
-        coord_s = coord + coord @ eps
-        shift_s = shift + torch.einsum("flna,fab->flnb", shift, eps)
-        out = self.ref.reduce(torch_ops, self.atomic(coord_s, atype, nlist, shift_s, groups=groups))
-        d_coord, d_eps = torch.autograd.grad(out[od.name].sum(), [coord, eps], create_graph=create_graph)
-        out[keys.P_FORCE] = -d_coord
-        out[keys.P_VIRIAL] = -d_eps.transpose(1, 2)
+        coord = coord.detach()
+        descriptor = self.ref.descriptor
+        rij, mask = neighbor_vectors(torch_ops, coord, nlist, shift)
+        em, deriv = descriptor.env_mat_deriv(torch_ops, rij, mask)
+        em = em.requires_grad_(True)
+        out = self.ref.reduce(torch_ops, self.ref.call_atomic_env(torch_ops, self.variables(), em, atype,
+                                                                  groups))
+        (grad_em,) = torch.autograd.grad(out[od.name].sum(), [em], create_graph=create_graph)
+        out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
+            torch_ops, grad_em, deriv, rij, nlist, coord.shape[1])
         if hessian:
             out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift, groups)
         return out

@@ -57,6 +57,12 @@ class TorchOps:
         return torch.gather(x, 1, index[:, :, None].expand(-1, -1, x.shape[-1]))
 
     @staticmethod
+    def scatter_rows(index, values, n):
+        nf, _, d = values.shape
+        out = torch.zeros((nf, n, d), dtype=values.dtype, device=values.device)
+        return out.scatter_add(1, index[:, :, None].expand(-1, -1, d), values)
+
+    @staticmethod
     def take(x, index, axis=0):
         if axis != 0:
             return torch.movedim(torch.movedim(x, axis, 0)[index], 0, axis)

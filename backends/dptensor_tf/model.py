@@ -6,6 +6,9 @@ same conventions as every backend:
     F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x + x eps, applied to the
     coordinates and to the periodic shifts),   H = d^2E / dx dx  (nf x 3nat x 3nat, atom-major).
 
+Forces and virial take one tape gradient to G = dE/dR (R the environment matrix) and contract it
+with dR/dr_ij written out in ``env_mat.env_mat_deriv``, as the PyTorch backend does.
+
 Derivatives for training. TensorFlow records whatever runs under an active tape, including the
 gradient computations of inner tapes, so forces computed here inside the trainer's tape are
 differentiable with respect to the weights without any ``create_graph`` flag.
@@ -15,6 +18,7 @@ import numpy as np
 
 from dptensor.data import keys
 from dptensor.model import Model
+from dptensor.model.env_mat import forces_from_env_grad, neighbor_vectors
 from dptensor.model.pytree import flatten, is_trainable_path, unflatten
 from dptensor_tf.env import tf
 from dptensor_tf.ops import tf_ops
@@ -107,17 +111,15 @@ class TFModel(tf.Module):
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
             return self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, centers))
-        nf = tf_ops.shape(coord)[0]
-        eps = tf.zeros((nf, 3, 3), dtype=coord.dtype)
+        rij, mask = neighbor_vectors(tf_ops, coord, nlist, shift)
+        em, deriv = self.ref.descriptor.env_mat_deriv(tf_ops, rij, mask)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch([coord, eps])
-            coord_s = coord + tf.matmul(coord, eps)
-            shift_s = shift + tf.einsum("flna,fab->flnb", shift, eps)
-            out = self.ref.reduce(tf_ops, self.atomic(coord_s, atype, nlist, shift_s))
+            tape.watch(em)
+            out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype))
             total = tf.reduce_sum(out[od.name])
-        d_coord, d_eps = tape.gradient(total, [coord, eps])
-        out[keys.P_FORCE] = -d_coord
-        out[keys.P_VIRIAL] = -tf.transpose(d_eps, (0, 2, 1))
+        grad_em = tape.gradient(total, em)
+        out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
+            tf_ops, grad_em, deriv, rij, nlist, tf_ops.shape(coord)[1])
         if hessian:
             out[keys.P_HESSIAN] = self.hessian(coord, atype, nlist, shift)
         return out

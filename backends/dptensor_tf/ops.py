@@ -72,6 +72,15 @@ class TFOps:
         return tf.gather(x, index, batch_dims=1)
 
     @staticmethod
+    def scatter_rows(index, values, n):
+        shape = tf.shape(values)
+        nf, m, d = shape[0], shape[1], shape[2]
+        index = tf.cast(index, tf.int32)
+        flat = tf.reshape(index + n * tf.range(nf)[:, None], [-1])
+        out = tf.math.unsorted_segment_sum(tf.reshape(values, [-1, d]), flat, nf * n)
+        return tf.reshape(out, [nf, n, d])
+
+    @staticmethod
     def take(x, index, axis=0):
         return tf.gather(x, index, axis=axis)
 
@@ -117,7 +126,8 @@ class TFOps:
 
     @staticmethod
     def gelu(x):
-        return tf.nn.gelu(x, approximate=True)
+        # the reference formula: tf.nn.gelu(approximate=True) differs from it by ~1e-9 in float64
+        return 0.5 * x * (1.0 + tf.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x * x * x)))
 
 
 tf_ops = TFOps()

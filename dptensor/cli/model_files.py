@@ -1,5 +1,5 @@
-"""Reading and writing model files of any kind, chosen by suffix: ``.dpt`` (neutral), and the
-files each backend owns (checkpoints, frozen models)."""
+"""Reading and writing model files of any kind, chosen by suffix: ``.dpt`` (neutral), the files
+each backend owns (checkpoints, frozen models), and DeePMD-kit's neutral ``.dp`` (read only)."""
 
 from dptensor.errors import DptError
 
@@ -11,6 +11,10 @@ def read_model(path):
         from dptensor.model import Model
 
         return Model.deserialize(load_dpt(path))
+    if str(path).endswith(".dp"):
+        from dptensor.io.deepmd_dp import load_deepmd_dp
+
+        return load_deepmd_dp(path)
     from dptensor.backend import backend_for_file
 
     return backend_for_file(path).load_model(path)

@@ -39,12 +39,70 @@ def neighbor_vectors(ops, coord, nlist, shift, center=None):
 def env_mat(ops, coord, nlist, shift, rcut, rcut_smth, protection=0.0, center=None):
     """R of the module docstring: nf x nloc x nnei x 4 (dtype of coord); see neighbor_vectors."""
     rij, mask = neighbor_vectors(ops, coord, nlist, shift, center)
-    r2 = ops.sum(rij * rij, axis=-1, keepdims=True)  # nf x nloc x nnei x 1
-    maskf = ops.astype(mask, ops.dtype_of(coord))[..., None]
-    # empty slots get r = 1 so that no 1/0 (and no nan gradient) appears; they are zeroed below
-    r = ops.sqrt(r2 + (1.0 - maskf)) + protection
+    return env_mat_of(ops, rij, mask, rcut, rcut_smth, protection)
+
+
+def _radial(ops, rij, mask, protection):
+    maskf = ops.astype(mask, ops.dtype_of(rij))[..., None]
+    # empty slots get |r_ij| = 1 so that no 1/0 (and no nan gradient) appears; they are zeroed
+    d = ops.sqrt(ops.sum(rij * rij, axis=-1, keepdims=True) + (1.0 - maskf))  # nf x nloc x nnei x 1
+    return d, d + protection, maskf
+
+
+def env_mat_of(ops, rij, mask, rcut, rcut_smth, protection=0.0):
+    """R from the neighbor vectors (rij, mask as ``neighbor_vectors`` returns them)."""
+    _, r, maskf = _radial(ops, rij, mask, protection)
     s = switch(ops, r, rcut_smth, rcut) / r * maskf  # nf x nloc x nnei x 1
     return ops.concat([s, s * rij / r], axis=-1)
+
+
+def switch_deriv(ops, r, rcut_smth, rcut):
+    """d sw / dr = -30 u^2 (1 - u)^2 / (r_c - r_s) between r_s and r_c, else 0."""
+    width = rcut - rcut_smth
+    u = (r - rcut_smth) / width
+    inner = -30.0 * u * u * (1.0 - u) * (1.0 - u) / width
+    inside = ops.astype(r >= rcut_smth, ops.dtype_of(r)) * ops.astype(r < rcut, ops.dtype_of(r))
+    return inner * inside
+
+
+def env_mat_deriv(ops, rij, mask, rcut, rcut_smth, protection=0.0):
+    """R and its derivative with respect to r_ij, written out (no autograd):
+    -> R nf x nloc x nnei x 4, dR nf x nloc x nnei x 4 x 3 with dR[..., k, b] = dR_k / d r_ij,b.
+
+    With d = |r_ij|, r = d + protection, e = r_ij / d, s = sw(r) / r and s' = ds/dr:
+    dR_0/dr_ij = s' e,   dR_a/dr_ij,b = (s'/r - s/r^2) r_ij,a e_b + (s/r) delta_ab  (a = x, y, z)."""
+    d, r, maskf = _radial(ops, rij, mask, protection)
+    sw = switch(ops, r, rcut_smth, rcut)
+    s = sw / r * maskf
+    ds = (switch_deriv(ops, r, rcut_smth, rcut) / r - sw / (r * r)) * maskf
+    e = rij / d
+    rmat = ops.concat([s, s * rij / r], axis=-1)
+    coef = ds / r - s / (r * r)  # nf x nloc x nnei x 1
+    d_ang = (rij * coef)[..., :, None] * e[..., None, :] + (s / r)[..., None] * ops.eye(3, ops.dtype_of(rij))
+    return rmat, ops.concat([(ds * e)[..., None, :], d_ang], axis=-2)
+
+
+def forces_from_env_grad(ops, grad_r, deriv, rij, nlist, nall, centers=None):
+    """Forces and virial of an energy E(R) from G = dE/dR (nf x nloc x nnei x 4) and the
+    ``env_mat_deriv`` derivative: with g_ij = dE/dr_ij = sum_k G_ik dR_ik/dr_ij,
+
+        F_i = sum_j g_ij (i the center) - sum over the slots where i is the neighbor j of g_ij,
+        W_ab = -sum_ij g_ij,a r_ij,b   (= -(dE/d eps)^T, eps the strain; see the backends).
+
+    nlist: -1 for empty slots (their g is zero); centers: nf x nloc, the atom of each center
+    (default: every atom is a center, nloc = nall).
+    -> F nf x nall x 3, W nf x 3 x 3."""
+    nf, nloc, nnei = ops.shape(nlist)
+    g = ops.einsum("flnk,flnkx->flnx", grad_r, deriv)  # nf x nloc x nnei x 3
+    own = ops.sum(g, axis=2)  # nf x nloc x 3
+    index = ops.reshape(ops.where(nlist >= 0, nlist, 0 * nlist), (nf, nloc * nnei))
+    force = -ops.scatter_rows(index, ops.reshape(g, (nf, nloc * nnei, 3)), nall)
+    if centers is None:
+        force = force + own
+    else:
+        force = force + ops.scatter_rows(centers, own, nall)
+    virial = -ops.einsum("flna,flnb->fab", g, rij)
+    return force, virial
 
 
 def env_mat_stats(coord, nlist, shift, atype, ntypes, rcut, rcut_smth, protection=0.0):

@@ -1,7 +1,10 @@
 """Fully connected networks used as embedding and fitting nets.
 
-A hidden layer maps x (.. x n_in) to y = act(x W + b), times a per-unit timestep ``idt`` when
-``resnet_dt``; a shortcut is added when the width stays (y += x) or doubles (y += [x, x]).
+A hidden layer maps x (.. x n_in) to y = act(x W + b); a shortcut is added when the width stays
+(y += x) or doubles (y += [x, x]). With ``resnet_dt`` the layers that have a shortcut scale y by a
+per-unit timestep ``idt`` before adding it (as DeePMD-kit does: a layer without a shortcut has no
+timestep, so its output keeps the full range of the activation). A layer's ``idt`` is applied
+whenever it is stored, which keeps files written before this rule evaluating as they did.
 A fitting net ends with a linear layer of width ``out_dim``. Weights are stored (n_in, n_out).
 
 Initialization (the same for every backend, since backends load these arrays): W ~ N(0, 1/(n_in+n_out)),
@@ -66,7 +69,7 @@ class Network(Serializable):
                 "w": (rng.normal(size=(n_in, n_out)) / np.sqrt(n_in + n_out)).astype(dtype),
                 "b": rng.normal(size=(n_out,)).astype(dtype),
             }
-            if self.resnet_dt:
+            if self.resnet_dt and n_out in (n_in, 2 * n_in):
                 layer["idt"] = rng.normal(loc=0.1, scale=0.001, size=(n_out,)).astype(dtype)
             layers.append(layer)
         if self.out_dim is not None:
@@ -84,7 +87,7 @@ class Network(Serializable):
         for k in range(n_hidden):
             layer = layers[k]
             y = activate(ops, self.activation_function, dense(ops, x, layer["w"], layer["b"]))
-            if self.resnet_dt:
+            if "idt" in layer:
                 y = y * layer["idt"]
             n_in, n_out = self.dims[k], self.dims[k + 1]
             if n_out == n_in:

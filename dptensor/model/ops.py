@@ -64,6 +64,16 @@ class NumpyOps:
         return np.take_along_axis(x, index[:, :, None], axis=1)
 
     @staticmethod
+    def scatter_rows(index, values, n):
+        """The adjoint of gather_rows: index nf x m (int, valid), values nf x m x d -> nf x n x d
+        with out[f, i] = sum of values[f, k] over the k where index[f, k] == i."""
+        nf, _, d = values.shape
+        out = np.zeros((nf, n, d), dtype=values.dtype)
+        for f in range(nf):
+            np.add.at(out[f], index[f], values[f])
+        return out
+
+    @staticmethod
     def take(x, index, axis=0):
         """x indexed by an integer array along one axis (numpy.take semantics)."""
         return np.take(x, index, axis=axis)

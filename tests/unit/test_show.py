@@ -12,7 +12,8 @@ from dptensor.cli.main import main
 # axis_neuron 2, fitting [8, 8] with resnet_dt; counted by hand from the architecture
 EMBED = (1 * 4 + 4) + (4 * 8 + 8)  # weights + biases of 1 -> 4 -> 8
 FIT_IN = 8 * 2  # descriptor width: neuron[-1] * axis_neuron
-FIT = (FIT_IN * 8 + 8 + 8) + (8 * 8 + 8 + 8) + (8 * 1 + 1)  # hidden layers: w, b, timestep
+# hidden layers: w, b, and a timestep on the layer with a shortcut (8 -> 8) only
+FIT = (FIT_IN * 8 + 8) + (8 * 8 + 8 + 8) + (8 * 1 + 1)
 TRAINED = 4 * EMBED + 2 * FIT
 ALL = ("type-map", "descriptor", "fitting-net", "size", "steps")
 

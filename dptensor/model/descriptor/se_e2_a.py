@@ -15,7 +15,7 @@ for finite and extended systems", NeurIPS 31 (2018).
 import numpy as np
 
 from dptensor.model.serial import Serializable
-from dptensor.model.env_mat import env_mat, env_mat_stats
+from dptensor.model.env_mat import env_mat, env_mat_deriv, env_mat_stats
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
 
@@ -90,8 +90,19 @@ class DescrptSeA(Serializable):
         """coord nf x nall x 3 (float64); for nloc center atoms: atype nf x nloc, nlist
         nf x nloc x nnei, shift nf x nloc x nnei x 3, center coordinates nf x nloc x 3 (default:
         coord) -> D nf x nloc x (M1*M2), rot_mat nf x nloc x M1 x 3 (model precision)."""
-        nf, nloc, _ = ops.shape(nlist)
-        em = env_mat(ops, coord, nlist, shift, self.rcut, self.rcut_smth, self.env_protection, center)
+        return self.call_env(ops, v, self.env_mat(ops, coord, nlist, shift, center), atype)
+
+    def env_mat(self, ops, coord, nlist, shift, center=None):
+        """The environment matrix with this descriptor's cutoffs (see ``env_mat.env_mat``)."""
+        return env_mat(ops, coord, nlist, shift, self.rcut, self.rcut_smth, self.env_protection, center)
+
+    def env_mat_deriv(self, ops, rij, mask):
+        """R and dR/dr_ij from neighbor vectors (see ``env_mat.env_mat_deriv``)."""
+        return env_mat_deriv(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
+
+    def call_env(self, ops, v, em, atype):
+        """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64)."""
+        nf, nloc = ops.shape(em)[:2]
         davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
         dstd = ops.take(v["dstd"], atype, axis=0)
         em = ops.astype((em - davg) / dstd, ops.float_dtype(self.precision))
