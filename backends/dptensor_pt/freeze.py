@@ -81,12 +81,16 @@ def _distinct_sizes(taken, count):
 
 
 def _example_inputs(model):
-    """Traced as fake tensors: only the shapes and dtypes matter, not the values."""
+    """Traced as fake tensors: only the shapes and dtypes matter, not the values. A tensor model
+    is traced with fewer centers (nloc) than atoms (nat), so its graph takes any nloc <= nat;
+    an energy model's centers are all its atoms (forces act on every atom)."""
     nnei = sum(model.sel)
-    nf, nat = _distinct_sizes({3, 4, nnei}, 2)
-    return [torch.zeros(nf, nat, 3, dtype=torch.float64), torch.zeros(nf, nat, dtype=torch.int64),
-            torch.full((nf, nat, nnei), -1, dtype=torch.int64),
-            torch.zeros(nf, nat, nnei, 3, dtype=torch.float64)]
+    nf, nloc, nat = _distinct_sizes({3, 4, nnei}, 3)
+    if model.output_def.r_differentiable:
+        nloc = nat
+    return [torch.zeros(nf, nat, 3, dtype=torch.float64), torch.zeros(nf, nloc, dtype=torch.int64),
+            torch.full((nf, nloc, nnei), -1, dtype=torch.int64),
+            torch.zeros(nf, nloc, nnei, 3, dtype=torch.float64)]
 
 
 def _size(x: torch.Tensor, d: int) -> int:
@@ -143,8 +147,10 @@ def trace_to_script(fn, example_inputs):
 class FrozenModel(torch.nn.Module):
     """What the .pth holds: the traced prediction graph and the metadata.
 
-    forward(coord nf x nat x 3 float64, atype nf x nat int64, nlist nf x nat x nnei int64 (-1
-    empty), shift nf x nat x nnei x 3 float64, do_atomic, do_hessian) -> {keys.P_*: float64}.
+    forward(coord nf x nat x 3 float64, atype nf x nloc int64, nlist nf x nloc x nnei int64 (-1
+    empty), shift nf x nloc x nnei x 3 float64, do_atomic, do_hessian) -> {keys.P_*: float64}.
+    The centers are the first nloc atoms: nloc = nat for energy models; a dipole or polar model
+    also takes nloc < nat, its atoms of ``sel_type`` placed first (the others contribute zero).
     ``has_hessian``: the model was trained on (or frozen for) Hessians; ``do_hessian`` works for
     every energy model (``r_differentiable``)."""
 
@@ -230,8 +236,14 @@ def _check_inputs(model, nf, nat):
 def check_frozen(script, model, nf=3, nat=7):
     """Compare the scripted predictions (the Hessian reuses the same graph) with the eager
     TorchModel on inputs of other sizes; raises RuntimeError if tracing fixed a size (a freezing
-    bug, not a user error)."""
+    bug, not a user error). A tensor model is checked with 5 of the nat atoms as centers."""
     args = _check_inputs(model, nf, nat)
+    if not model.output_def.r_differentiable:
+        _check_sizes(script, model, [args[0]] + [a[:, :5] for a in args[1:]], nf, nat)
+    _check_sizes(script, model, args, nf, nat)
+
+
+def _check_sizes(script, model, args, nf, nat):
     try:
         got = script(*args, True, False)
     except (RuntimeError, torch.jit.Error) as exc:

@@ -4,15 +4,8 @@ import numpy as np
 import torch
 
 from dptensor.data import keys
-from dptensor.infer.deep_model import neighbor_inputs
+from dptensor.infer.deep_model import evaluate_frames
 from dptensor_pt.model import TorchModel
-
-CHUNK_ATOMS = 20000  # frames are evaluated in chunks of about this many atoms, to bound memory
-
-
-def _chunks(nf, nat):
-    step = max(1, CHUNK_ATOMS // max(nat, 1))
-    return [slice(i, min(i + step, nf)) for i in range(0, nf, step)]
 
 
 class _Base:
@@ -23,18 +16,11 @@ class _Base:
         self.has_hessian = bool(model.meta.get("hessian"))
 
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
-        parts = []
-        for sl in _chunks(*coord.shape[:2]):
-            b = None if box is None else box[sl]
-            nlist, shift = neighbor_inputs(coord[sl], b, atype[sl], self.rcut, self.sel)
-            args = [torch.from_numpy(np.array(x, copy=True)) for x in (coord[sl], atype[sl], nlist, shift)]
-            out = self._run(*args, hessian=hessian)
-            parts.append({k: v.detach().cpu().numpy() for k, v in out.items()})
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        if not atomic:
-            od = self.ref.output_def
-            out.pop(od.atomic_name, None)
-        return out
+        def run(*arrays):
+            args = [torch.from_numpy(np.array(x, copy=True)) for x in arrays]
+            return {k: v.detach().cpu().numpy() for k, v in self._run(*args, hessian=hessian).items()}
+
+        return evaluate_frames(self.ref, run, coord, box, atype, atomic)
 
 
 class TorchEvaluator(_Base):

@@ -93,9 +93,17 @@ class TorchModel(torch.nn.Module):
         nf, nat, _ = coord.shape
         name = self.ref.output_def.name
 
-        def grad_fn(c):
-            return torch.func.grad(
-                lambda x: self.ref.reduce(torch_ops, self.atomic(x, atype, nlist, shift, groups=groups))[name].sum())(c)
+        variables = self.variables()
+
+        def energy(em):
+            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups)
+            return self.ref.reduce(torch_ops, atomic)[name].sum()
+
+        def grad_fn(c):  # dE/dx through dE/dR and the written-out dR/dr_ij, as ``forward``
+            rij, mask = neighbor_vectors(torch_ops, c, nlist, shift)
+            em, deriv = self.ref.descriptor.env_mat_deriv(torch_ops, rij, mask)
+            force = forces_from_env_grad(torch_ops, torch.func.grad(energy)(em), deriv, rij, nlist, nat)[0]
+            return -force
 
         tangents = torch.eye(3 * nat, dtype=coord.dtype).reshape(3 * nat, 1, nat, 3).repeat(1, nf, 1, 1)
 

@@ -11,16 +11,9 @@ import numpy as np
 
 from dptensor.data import keys
 from dptensor.errors import DptError
-from dptensor.infer.deep_model import neighbor_inputs
+from dptensor.infer.deep_model import evaluate_frames
 from dptensor_tf.env import tf
 from dptensor_tf.freeze import FrozenModel, is_frozen_path, load_frozen, read_metadata
-
-CHUNK_ATOMS = 20000  # frames are evaluated in chunks of about this many atoms, to bound memory
-
-
-def _chunks(nf, nat):
-    step = max(1, CHUNK_ATOMS // max(nat, 1))
-    return [slice(i, min(i + step, nf)) for i in range(0, nf, step)]
 
 
 class _Base:
@@ -33,21 +26,16 @@ class _Base:
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
         if hessian and not self.hessian_available:
             raise DptError("this model has no Hessian (frozen with hessian=False, or not an energy model)")
-        parts = []
-        for sl in _chunks(*coord.shape[:2]):
-            b = None if box is None else box[sl]
-            nlist, shift = neighbor_inputs(coord[sl], b, atype[sl], self.rcut, self.sel)
+
+        def run(c, t, nlist, shift):
             args = [tf.convert_to_tensor(np.ascontiguousarray(x, dtype=dt))
-                    for x, dt in ((coord[sl], np.float64), (atype[sl], np.int64), (nlist, np.int64),
-                                  (shift, np.float64))]
+                    for x, dt in ((c, np.float64), (t, np.int64), (nlist, np.int64), (shift, np.float64))]
             out = {k: v.numpy() for k, v in self.graph.predict(*args).items()}
             if hessian:
                 out[keys.P_HESSIAN] = self.graph.hessian(*args).numpy()
-            parts.append(out)
-        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        if not atomic:
-            out.pop(self.ref.output_def.atomic_name, None)
-        return out
+            return out
+
+        return evaluate_frames(self.ref, run, coord, box, atype, atomic)
 
 
 class TFEvaluator(_Base):

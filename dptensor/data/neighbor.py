@@ -48,8 +48,9 @@ def image_grid(box, rcut):
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def frame_pairs(coord, box, rcut, valid=None):
-    """Every neighbor pair of one frame.
+def frame_pairs(coord, box, rcut, valid=None, ncenter=None):
+    """Every neighbor pair of one frame whose center i is among the first ``ncenter`` atoms
+    (default: all).
 
     coord nat x 3, box 3 x 3 or None, valid nat bool (atoms taking part; None: all)
     -> i (m,), j (m,), image (m, 3) int64 in the original (unwrapped) coordinates, d2 (m,).
@@ -67,8 +68,9 @@ def frame_pairs(coord, box, rcut, valid=None):
     rc2 = rcut * rcut
     out = []
     block = max(1, _PAIR_CHUNK // max(nat * len(images), 1))
-    for start in range(0, nat, block):
-        centers = np.arange(start, min(nat, start + block))
+    ncenter = nat if ncenter is None else int(ncenter)
+    for start in range(0, ncenter, block):
+        centers = np.arange(start, min(ncenter, start + block))
         diff0 = wrapped[None, :, :] - wrapped[centers, None, :]  # nblk x nat x 3
         # |d0 + s|^2 for all images in one product; loose screen, exact test below
         d2 = (np.sum(diff0 ** 2, axis=-1)[:, :, None] + 2.0 * diff0 @ shifts.T
@@ -78,6 +80,8 @@ def frame_pairs(coord, box, rcut, valid=None):
         d2 = np.sum(r * r, axis=-1)
         keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
         out.append((centers[ii[keep]], jj[keep], images[kk[keep]], d2[keep]))
+    if not out:
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0))
     i = np.concatenate([o[0] for o in out])
     j = np.concatenate([o[1] for o in out])
     img = np.concatenate([o[2] for o in out])
@@ -86,12 +90,13 @@ def frame_pairs(coord, box, rcut, valid=None):
     return i, j, img, np.concatenate([o[3] for o in out])
 
 
-def _frame_nlist(coord, box, atype, rcut, sel):
-    """One frame -> nlist nat x nnei, image nat x nnei x 3, counts nat x ntypes, dropped, min d."""
-    nat, ntypes = atype.size, len(sel)
+def _frame_nlist(coord, box, atype, rcut, sel, ncenter=None):
+    """One frame -> nlist nc x nnei, image nc x nnei x 3, counts nc x ntypes, dropped, min d, for
+    the first nc = ``ncenter`` atoms (default: all) as centers."""
+    nat, ntypes = atype.size if ncenter is None else int(ncenter), len(sel)
     sel = np.asarray(sel, dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(sel)])
-    i, j, img, d2 = frame_pairs(coord, box, rcut, valid=atype >= 0)
+    i, j, img, d2 = frame_pairs(coord, box, rcut, valid=atype >= 0, ncenter=ncenter)
     tj = atype[j]
     order = np.lexsort((d2, tj, i))  # stable, so equal distances keep a deterministic order
     i, j, img, d2, tj = i[order], j[order], img[order], d2[order], tj[order]
@@ -119,11 +124,12 @@ def _small_int(array):
     return array
 
 
-def build_neighbor_list(coord, box, atype, rcut, sel):
+def build_neighbor_list(coord, box, atype, rcut, sel, ncenter=None):
     """Neighbor lists of a batch with statistics (see NeighborList and the module docstring).
 
     coord nf x nat x 3, box nf x 3 x 3 or None (non-periodic), atype nf x nat (or nat) int with
     values < len(sel) (negative: absent atom, no neighbors), rcut in Angstrom, sel per type.
+    ``ncenter``: only the first ncenter atoms are centers (rows of the lists); default all.
     """
     coord = np.asarray(coord, dtype=np.float64)
     nf, nat = coord.shape[:2]
@@ -131,10 +137,11 @@ def build_neighbor_list(coord, box, atype, rcut, sel):
     if atype.size and atype.max() >= len(sel):
         raise ValueError(f"atom type {int(atype.max())} but sel has {len(sel)} types")
     frames = [_frame_nlist(coord[f], None if box is None else np.asarray(box[f], np.float64),
-                           atype[f], rcut, sel) for f in range(nf)]
+                           atype[f], rcut, sel, ncenter) for f in range(nf)]
     nnei = int(sum(sel))
     if not frames:
-        return NeighborList(np.zeros((0, nat, nnei), np.int64), np.zeros((0, nat, nnei, 3),
+        nc = nat if ncenter is None else int(ncenter)
+        return NeighborList(np.zeros((0, nc, nnei), np.int64), np.zeros((0, nc, nnei, 3),
                             np.int8), np.zeros((0, len(sel)), np.int64),
                             np.zeros((0, len(sel)), np.int64), np.zeros(0))
     return NeighborList(
@@ -146,10 +153,10 @@ def build_neighbor_list(coord, box, atype, rcut, sel):
     )
 
 
-def build_nlist(coord, box, atype, rcut, sel):
-    """(nlist nf x nat x nnei int64, image nf x nat x nnei x 3 small int) of a batch; see
-    build_neighbor_list for the dropped-neighbor counts."""
-    res = build_neighbor_list(coord, box, atype, rcut, sel)
+def build_nlist(coord, box, atype, rcut, sel, ncenter=None):
+    """(nlist nf x nc x nnei int64, image nf x nc x nnei x 3 small int) of a batch, nc =
+    ``ncenter`` or nat; see build_neighbor_list for the dropped-neighbor counts."""
+    res = build_neighbor_list(coord, box, atype, rcut, sel, ncenter)
     return res.nlist, res.image
 
 

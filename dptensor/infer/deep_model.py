@@ -36,10 +36,48 @@ def frame_inputs(coord, box, atype):
     return coord, box, np.ascontiguousarray(atype)
 
 
-def neighbor_inputs(coord, box, atype, rcut, sel):
-    """nlist and shift for frames (numpy), as every backend's evaluator consumes them."""
-    nlist, image = build_nlist(coord, box, atype, rcut, sel)[:2]
+def neighbor_inputs(coord, box, atype, rcut, sel, ncenter=None):
+    """nlist and shift for frames (numpy), as every backend's evaluator consumes them; with
+    ``ncenter``, for the first ncenter atoms only."""
+    nlist, image = build_nlist(coord, box, atype, rcut, sel, ncenter)[:2]
     return nlist, shift_from_image(image, box)
+
+
+CHUNK_ATOMS = 20000  # frames are evaluated in chunks of about this many atoms, to bound memory
+
+
+def evaluate_frames(model, run, coord, box, atype, atomic=False, chunk_atoms=CHUNK_ATOMS):
+    """The evaluation loop every backend shares: frames in chunks, neighbor lists, and
+    ``run(coord, atype, nlist, shift) -> {key: numpy}`` on each chunk.
+
+    A dipole or polar model only evaluates its atoms of ``sel_type`` (the others' atomic
+    outputs are exact zeros): they are moved to the front, the neighbor lists are built for
+    them alone, and the atomic output is put back on every atom."""
+    nf, nat = coord.shape[:2]
+    step = max(1, chunk_atoms // max(nat, 1))
+    parts = []
+    for start in range(0, nf, step):
+        sl = slice(start, min(nf, start + step))
+        c, b, t = coord[sl], None if box is None else box[sl], atype[sl]
+        centers = None if model.output_def.r_differentiable else model.center_index(t)
+        if centers is None:
+            nlist, shift = neighbor_inputs(c, b, t, model.rcut, model.sel)
+            parts.append(run(c, t, nlist, shift))
+            continue
+        order = np.concatenate([centers[0], np.setdiff1d(np.arange(nat), centers[0])])
+        c, t, nc = c[:, order], t[:, order], centers.shape[1]
+        nlist, shift = neighbor_inputs(c, b, t, model.rcut, model.sel, ncenter=nc)
+        out = run(c, t[:, :nc], nlist, shift)
+        name = model.output_def.atomic_name
+        full = np.zeros((out[name].shape[0], nat, *out[name].shape[2:]), out[name].dtype)
+        full[:, centers[0]] = out[name]
+        parts.append({**out, name: full})
+    if not parts:
+        parts.append(run(coord, atype, *neighbor_inputs(coord, box, atype, model.rcut, model.sel)))
+    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if not atomic:
+        out.pop(model.output_def.atomic_name, None)
+    return out
 
 
 class DeepModel:

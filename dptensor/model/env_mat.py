@@ -23,14 +23,15 @@ def switch(ops, r, rcut_smth, rcut):
 
 def neighbor_vectors(ops, coord, nlist, shift, center=None):
     """r_ij for every slot: coord nf x nall x 3, nlist nf x nloc x nnei, shift nf x nloc x nnei x 3,
-    center nf x nloc x 3 (default: coord, i.e. every atom is a center)
+    center nf x nloc x 3 (default: the first nloc atoms of coord; nloc = nall when every atom
+    is a center)
     -> rij nf x nloc x nnei x 3 (zero for empty slots), mask nf x nloc x nnei (bool)."""
     nf, nloc, nnei = ops.shape(nlist)
     mask = nlist >= 0
     index = ops.where(mask, nlist, 0 * nlist)  # empty slots read atom 0, then are zeroed
     coord_j = ops.gather_rows(coord, ops.reshape(index, (nf, nloc * nnei)))  # nf x nloc*nnei x 3
     coord_j = ops.reshape(coord_j, (nf, nloc, nnei, 3))
-    center = coord if center is None else center
+    center = coord[:, :nloc] if center is None else center
     rij = coord_j + shift - center[:, :, None, :]  # nf x nloc x nnei x 3
     maskf = ops.astype(mask, ops.dtype_of(coord))[..., None]
     return rij * maskf, mask

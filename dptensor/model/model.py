@@ -80,9 +80,10 @@ class Model:
         """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
 
         coord nf x nall x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
-        empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i]). By default every
-        atom is a center (nloc = nall); ``centers`` (nf x nloc int) evaluates only those atoms
-        (atype, nlist and shift then describe the centers): see ``center_index``. ``groups``
+        empty), shift nf x nloc x nnei x 3 (r_ij = coord[j] + shift - coord[i]). By default the
+        centers are the first nloc atoms (all of them when nloc = nall); ``centers`` (nf x nloc
+        int) names them instead (atype, nlist and shift describe the centers): see
+        ``center_index``. ``groups``
         (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only."""
         center = None if centers is None else ops.gather_rows(coord, centers)
         em = self.descriptor.env_mat(ops, coord, nlist, shift, center)

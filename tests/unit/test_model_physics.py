@@ -300,3 +300,27 @@ def test_evaluate_on_raw_frames(frame_name):
     for f, c in enumerate([coord, second]):
         want = forward(model, c, box, atype)
         assert_outputs_close({k: v[f] for k, v in out.items()}, want, tol=1e-14)
+
+
+@pytest.mark.parametrize("variant", ["dipole", "polar-full-one-side"])
+@pytest.mark.parametrize("frame_name", ["triclinic", "small-box", "cluster"])
+def test_centers_first_evaluation_matches_full(variant, frame_name):
+    """``evaluate_frames`` (what every backend's evaluator runs) moves the atoms of sel_type to
+    the front and builds neighbor lists for them alone: the outputs equal a full evaluation."""
+    from dptensor.infer.deep_model import evaluate_frames
+
+    model = make_variant(variant)
+    coord, box, atype = frame(frame_name)
+    coord, atype = coord[None], atype[None]
+    boxes = None if box is None else box[None]
+    want = forward(model, coord[0], box, atype[0])
+    seen = []
+
+    def run(c, t, nlist, shift):
+        seen.append(t.shape[1])
+        return model(c, t, nlist, shift)
+
+    got = evaluate_frames(model, run, coord, boxes, atype, atomic=True)
+    assert seen == [int(np.isin(atype, model.sel_type).sum())] and seen[0] < atype.shape[1]
+    for key, value in want.items():
+        np.testing.assert_allclose(got[key][0], value, rtol=0, atol=TOL, err_msg=key)

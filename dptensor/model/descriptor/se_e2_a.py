@@ -117,9 +117,10 @@ class DescrptSeA(Serializable):
             gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
             if self.exclude_types:
                 block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
-            part = ops.einsum("flnm,flnd->flmd", gg, block)  # nf x nloc x M1 x 4
+            # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
+            part = ops.einsum("flnd,flnm->fldm", block, gg)  # nf x nloc x 4 x M1
             xyz = part if xyz is None else xyz + part
-        gr = xyz / float(self.nnei)  # nf x nloc x M1 x 4
+        gr = ops.transpose(xyz, (0, 1, 3, 2)) / float(self.nnei)  # nf x nloc x M1 x 4
         grrg = ops.einsum("flid,fljd->flij", gr, gr[:, :, :self.axis_neuron, :])  # nf x nloc x M1 x M2
         return ops.reshape(grrg, (nf, nloc, self.dim_out)), gr[..., 1:]
 
