@@ -18,7 +18,8 @@ def _sel_type(alias=None):
 
 
 # DeePMD-kit keys for frame and atomic parameters; dptensor has no such inputs, so only 0 is safe
-_NO_PARAMS = {"numb_fparam": 0, "numb_aparam": 0, "dim_case_embd": 0}
+_NO_PARAMS = {"numb_fparam": 0, "numb_aparam": 0, "dim_case_embd": 0, "default_fparam": None,
+              "use_aparam_as_mask": False}
 
 ENER = component(
     "Energy fitting: E = sum_i F(D_i) + b_{type i}, one network per atom type; forces and virial "

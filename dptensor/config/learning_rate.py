@@ -13,9 +13,10 @@ EXP = component(
                              optional_note="absent (stop_lr applies)"),
         "decay_steps": key(INT_GE1, 5000, "Number of steps between two decays of the learning rate."),
     },
-    ignored=["scale_by_worker"],
-    # DeePMD-kit's explicit rate would override the rate computed from stop_lr
-    unsupported_unless={"decay_rate": None},
+    ignored=["scale_by_worker", "warmup_start_factor"],
+    # DeePMD-kit's explicit rate would override the rate computed from stop_lr; no warm-up, no
+    # smooth (non-staircase) decay
+    unsupported_unless={"decay_rate": None, "warmup_steps": 0, "warmup_ratio": None, "smooth": False},
 )
 
 LEARNING_RATE = variants(

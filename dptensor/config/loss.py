@@ -1,7 +1,7 @@
 """Input keys of the loss (``loss``): ener for energy models, tensor for dipole, polar and tensor
 models."""
 
-from dptensor.config.fragment import NUMBER_GE0, NUMBER_GT0, OPTIONAL, REQUIRED, component, key, variants
+from dptensor.config.fragment import BOOL, NUMBER_GE0, NUMBER_GT0, OPTIONAL, REQUIRED, component, key, variants
 
 # (label, what it weighs, default start prefactor, default limit prefactor)
 _ENER_TERMS = (
@@ -20,6 +20,9 @@ def _prefactor_keys():
                                           "start of training (0 leaves the term out).")
         keys[f"limit_pref_{label}"] = key(NUMBER_GE0, limit, f"Prefactor of the {what} term when the "
                                           "learning rate has decayed to zero.")
+    keys["intensive_ener_virial"] = key(
+        BOOL, False, "Weigh the energy and virial terms by 1/N^2 (N atoms), so that their weight "
+        "does not grow with the system size; false (DeePMD-kit's default) weighs them by 1/N.")
     return keys
 
 
@@ -30,7 +33,9 @@ ENER = component(
     # DeePMD-kit terms dptensor does not implement; their neutral values leave the loss unchanged
     unsupported_unless={"start_pref_pf": 0, "limit_pref_pf": 0, "start_pref_gf": 0,
                         "limit_pref_gf": 0, "numb_generalized_coord": 0, "relative_f": None,
-                        "enable_atom_ener_coeff": False, "use_huber": False},
+                        "enable_atom_ener_coeff": False, "use_huber": False, "use_default_pf": False,
+                        "f_use_norm": False, "loss_func": "mse"},
+    ignored=["huber_delta"],  # used only with use_huber
 )
 
 TENSOR = component(
@@ -48,6 +53,7 @@ TENSOR = component(
         "huber_delta": key(NUMBER_GT0, 1.0, "Residual at which the huber function turns linear, "
                            "in the unit of the tensor (for the frame tensor: per selected atom)."),
     },
+    unsupported_unless={"enable_atomic_weight": False},  # DeePMD-kit's per-atom weights (atom_weight.npy)
 )
 
 LOSS = variants(

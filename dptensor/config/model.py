@@ -18,6 +18,8 @@ MODEL = component(
                                   "ener, the complementary sel_type of dipole and polar).",
                                   optional_note="[]"),
     },
-    ignored=["data_bias_nsample", "srtab_add_bias"],
-    unsupported_unless={"pair_exclude_types": [], "use_srtab": None},
+    ignored=["data_bias_nsample", "srtab_add_bias", "model_branch_alias", "info", "bridging_r_inner",
+             "bridging_r_outer"],
+    unsupported_unless={"pair_exclude_types": [], "use_srtab": None, "type": "standard",
+                        "preset_out_bias": None, "data_stat_protect": 0.01, "bridging_method": "None"},
 )

@@ -99,6 +99,9 @@ def _fold_atom_exclude_types(cfg, report):
     else:
         return
     given = fitting.get(target)
+    if not excluded and given is not None:  # [] is DeePMD-kit's written-out "not given"
+        del model["atom_exclude_types"]
+        return
     if given is not None and (not _is_type_list(given) or set(given) != set(value)):
         report.problems.append(f"model.atom_exclude_types: {show(excluded)} means {target} "
                                f"{show(value)}, but model.fitting_net.{target} is {show(given)}; "
@@ -111,6 +114,8 @@ def _fold_atom_exclude_types(cfg, report):
 def _resolve_stop_lr(cfg, report):
     """Replace ``stop_lr_ratio`` by ``stop_lr = start_lr * stop_lr_ratio``."""
     lr = cfg.get("learning_rate")
+    if isinstance(lr, dict) and lr.get("stop_lr_ratio", 0) is None:
+        del lr["stop_lr_ratio"]  # DeePMD-kit writes null for "not given"
     if not isinstance(lr, dict) or "stop_lr_ratio" not in lr:
         return
     if "stop_lr" in lr:

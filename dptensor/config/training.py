@@ -30,13 +30,15 @@ def _data_keys():
     }
 
 
-TRAINING_DATA = component("Data the model is trained on.", _data_keys())
+_DATA_NEUTRAL = {"rglob_patterns": None, "min_pair_dist": 0.0}  # DeePMD-kit keys at their defaults
+
+TRAINING_DATA = component("Data the model is trained on.", _data_keys(), unsupported_unless=_DATA_NEUTRAL)
 
 VALIDATION_DATA = component(
     "Data the model is evaluated on at each display step; null reports training errors only.",
     {**_data_keys(), "numb_btch": key(INT_GE1, 1, "Number of batches averaged per evaluation.",
                                       aliases=["numb_batch"])},
-    default=None, nullable=True,
+    default=None, nullable=True, unsupported_unless=_DATA_NEUTRAL,
 )
 
 TRAINING = component(
@@ -59,6 +61,9 @@ TRAINING = component(
         "time_training": key(BOOL, True, "Whether the time per step is printed during training."),
     },
     ignored=["tensorboard", "tensorboard_log_dir", "tensorboard_freq", "profiling",
-             "profiling_file", "enable_profiler", "mixed_precision", "numb_test", "stat_file"],
-    unsupported_unless={"opt_type": "Adam", "change_bias_after_training": False},
+             "profiling_file", "enable_profiler", "mixed_precision", "numb_test", "stat_file",
+             "stat_file_mode", "zero_stage", "neighbor_graph_method", "enable_compile", "enable_tf32",
+             "ema_decay", "ema_ckpt_keep"],
+    unsupported_unless={"opt_type": "Adam", "change_bias_after_training": False, "save_dir": None,
+                        "ckpt_keep_ratio": None, "enable_ema": False, "disp_avg": False, "acc_freq": 1},
 )

@@ -8,7 +8,7 @@ Energy loss (N atoms, lr(t) the learning rate):
     l_h  = mean (H - H^)^2 over the 3N x 3N entries
 
 (the 1/N of the energy and virial terms is DeePMD-kit's, so the same prefactors weigh the terms the
-same way). Reported errors are per atom for energy and virial: rmse_e = sqrt(mean ((E - E^)/N)^2).
+same way; ``intensive_ener_virial: true`` makes it 1/N^2, as in DeePMD-kit). Reported errors are per atom for energy and virial: rmse_e = sqrt(mean ((E - E^)/N)^2).
 
 Tensor loss (n_s selected atoms, T the global tensor, T_i the atomic ones):
 
@@ -58,6 +58,7 @@ class EnerLoss:
         self.prefs = {t: (float(config[f"start_pref_{t}"]), float(config[f"limit_pref_{t}"]))
                       for t in ENER_TERMS}
         self.active = [t for t, (s, l) in self.prefs.items() if s != 0.0 or l != 0.0]
+        self.intensive = bool(config.get("intensive_ener_virial", False))
 
     @property
     def columns(self):
@@ -80,7 +81,8 @@ class EnerLoss:
 
     def compute(self, ops, pred, batch, lr):
         """(loss, {term: mse}) for one batch; terms without labels in the batch are absent.
-        The mse of energy and virial is per atom; their loss term is N times it (see above)."""
+        The mse of energy and virial is per atom; their loss term is N times it (see above),
+        or the mse itself with ``intensive_ener_virial``."""
         natoms = float(batch["natoms"])
         loss, parts = None, {}
         for term in self.active:
@@ -90,7 +92,7 @@ class EnerLoss:
             diff = ops.reshape(pred[pkey], (-1,)) - ops.reshape(batch[lkey], (-1,))
             mse = _mse(ops, diff / natoms if per_atom else diff)
             parts[term] = mse
-            contrib = self.pref(term, lr) * (mse * natoms if per_atom else mse)
+            contrib = self.pref(term, lr) * (mse * natoms if per_atom and not self.intensive else mse)
             loss = contrib if loss is None else loss + contrib
         return loss, parts
 

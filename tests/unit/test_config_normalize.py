@@ -260,3 +260,35 @@ def test_model_atom_exclude_types_out_of_range_or_conflicting():
     with pytest.raises(InputError, match=r"model.atom_exclude_types: type index 3 is out of range "
                                          r"for type_map of 3 types"):
         normalize(raw)
+
+
+# DeePMD-kit's written-out input (out.json: every key at its value or default) -----------------
+DEEPMD_OUT = Path(__file__).parents[1] / "fixtures" / "deepmd-out"
+
+
+@pytest.mark.parametrize("name", ["se_e2_a_out.json", "dipole_out.json", "polar_out.json"])
+def test_deepmd_out_json_is_accepted(name):
+    """``dp train`` writes out.json with every key DeePMD-kit 3.2 knows; a user who trains from it
+    gets the same model, and one warning naming the keys dptensor leaves out."""
+    raw = json.loads((DEEPMD_OUT / name).read_text())
+    with pytest.warns(InputWarning, match="training.enable_ema") as caught:
+        cfg = normalize(raw)
+    validate(cfg)
+    assert len(caught) == 1
+    assert cfg["model"]["descriptor"]["sel"] == raw["model"]["descriptor"]["sel"]
+    assert cfg["learning_rate"]["stop_lr"] == raw["learning_rate"]["stop_lr"]
+    if raw["model"]["fitting_net"]["type"] != "ener":
+        assert cfg["model"]["fitting_net"]["sel_type"] == raw["model"]["fitting_net"]["sel_type"]
+
+
+@pytest.mark.parametrize("path, value", [(("training", "enable_ema"), True),
+                                         (("optimizer", "adam_beta2"), 0.99),
+                                         (("learning_rate", "warmup_steps"), 100),
+                                         (("loss", "f_use_norm"), True)])
+def test_deepmd_keys_that_change_the_result_are_errors(path, value):
+    raw = json.loads((DEEPMD_OUT / "se_e2_a_out.json").read_text())
+    raw[path[0]][path[1]] = value
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)
+        with pytest.raises(InputError, match=f"{path[0]}.{path[1]}: .* is not supported by dptensor"):
+            validate(normalize(raw))

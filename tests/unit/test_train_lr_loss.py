@@ -146,6 +146,19 @@ def test_ener_compute_matches_docstring():
         math.sqrt(sum(pref[t] * want[t] for t in ALL_ON)), rel=1e-12)
 
 
+def test_ener_intensive_weighs_energy_and_virial_by_one_over_n_squared():
+    config = {**ener_config(**ALL_ON), "intensive_ener_virial": True}
+    pred, batch, p, lab = ener_pair()
+    lr = 3e-4
+    total, parts = EnerLoss(config, start_lr=1e-3).compute(numpy_ops, pred, batch, lr)
+    want = expected_mse(p, lab)  # energy and virial already (diff / N)^2: weight 1 = 1/N^2
+    pref = {t: ALL_ON[t][1] + (ALL_ON[t][0] - ALL_ON[t][1]) * lr / 1e-3 for t in ALL_ON}
+    assert total == pytest.approx(sum(pref[t] * want[t] for t in ALL_ON), rel=1e-12)
+    extensive, _ = EnerLoss(ener_config(**ALL_ON), start_lr=1e-3).compute(numpy_ops, pred, batch, lr)
+    assert extensive - total == pytest.approx((NAT - 1) * (pref["e"] * want["e"] + pref["v"] * want["v"]),
+                                              rel=1e-12)
+
+
 def test_ener_energy_shape_nf_by_1_is_accepted():
     loss = EnerLoss(ener_config(e=(1, 1)), 1e-3)
     pred, batch, p, lab = ener_pair(terms=("e",))
