@@ -19,16 +19,19 @@ log = logging.getLogger(__name__)
 
 NATOMS = "natoms"  # int, atoms per frame of the batch (one system per batch)
 SYSTEM = "system"  # str, path of the batch's system
+CENTERS = "centers"  # nb x nc int, the atoms the neighbor lists belong to (when not every atom)
 
 
 class NlistCache:
     """Neighbor lists of one system's frames, built on first use (frames never move in training).
 
     The integer image is cached rather than the float shift: 3 bytes instead of 24 per slot.
+    With ``centers`` (sorted atom indices), the lists are those of these atoms only (a dipole
+    or polar model evaluates only its atoms of sel_type).
     """
 
-    def __init__(self, system, rcut, sel):
-        self.system, self.rcut, self.sel = system, rcut, list(sel)
+    def __init__(self, system, rcut, sel, centers=None):
+        self.system, self.rcut, self.sel, self.centers = system, rcut, list(sel), centers
         self.nlist = None  # nf x nat x nnei int32, allocated on first use
         self.image = None  # nf x nat x nnei x 3, int8 unless a frame needs wider
         self.built = np.zeros(system.nframes, bool)
@@ -46,11 +49,11 @@ class NlistCache:
     def _build(self, todo):
         s = self.system
         box = None if s.box is None else s.box[todo]
-        res = build_neighbor_list(s.coord[todo], box, s.atype, self.rcut, self.sel)
+        res = build_neighbor_list(s.coord[todo], box, s.atype, self.rcut, self.sel, self.centers)
         if self.nlist is None:
-            nnei = res.nlist.shape[-1]
-            self.nlist = np.full((s.nframes, s.natoms, nnei), -1, np.int32)
-            self.image = np.zeros((s.nframes, s.natoms, nnei, 3), res.image.dtype)
+            nc, nnei = res.nlist.shape[1:]
+            self.nlist = np.full((s.nframes, nc, nnei), -1, np.int32)
+            self.image = np.zeros((s.nframes, nc, nnei, 3), res.image.dtype)
         if res.image.dtype.itemsize > self.image.dtype.itemsize:
             self.image = self.image.astype(res.image.dtype)
         self.nlist[todo] = res.nlist
@@ -73,10 +76,11 @@ class DataSystemSet:
     auto_prob: "prob_sys_size", "prob_uniform" or "prob_sys_size;stt:end:weight;..." (blocks of
     systems); sys_probs: explicit probabilities (negative entries share the rest by size).
     ``name`` is the input.json path used in error messages. Deterministic given ``seed``.
+    ``center_types``: only atoms of these types are centers (see :meth:`batch`); None: all.
     """
 
     def __init__(self, systems, batch_size, rcut, sel, seed=None, auto_prob="prob_sys_size",
-                 sys_probs=None, name="training.training_data"):
+                 sys_probs=None, name="training.training_data", center_types=None):
         self.systems = list(systems)
         if not self.systems:
             raise InputError([f"{name}.systems: no data system given"])
@@ -90,7 +94,9 @@ class DataSystemSet:
         self._frame_rngs = [np.random.default_rng(sq) for sq in seeds[1:]]
         self._order = [np.zeros(0, np.int64) for _ in self.systems]
         self._cursor = [0] * len(self.systems)
-        self._cache = [NlistCache(s, rcut, sel) for s in self.systems]
+        self._centers = [None if center_types is None else np.nonzero(np.isin(s.atype, center_types))[0]
+                         for s in self.systems]
+        self._cache = [NlistCache(s, rcut, sel, c) for s, c in zip(self.systems, self._centers)]
 
     def __len__(self):
         return len(self.systems)
@@ -121,8 +127,9 @@ class DataSystemSet:
 
     def batch(self, isys, frames):
         """Frames of one system as a dict: COORD nb x nat x 3, BOX nb x 3 x 3 (periodic only),
-        ATYPE nb x nat, NLIST nb x nat x nnei int64, SHIFT nb x nat x nnei x 3 float64, each
-        label the system has (keys layouts), NATOMS int and SYSTEM path."""
+        ATYPE nb x nat, NLIST nb x nc x nnei int64, SHIFT nb x nc x nnei x 3 float64, each
+        label the system has (keys layouts), NATOMS int and SYSTEM path. nc = nat, unless the
+        set has ``center_types``: then the lists are those of the nc atoms ``CENTERS`` (nb x nc)."""
         s = self.systems[isys]
         frames = np.asarray(frames, dtype=np.int64)
         nlist, image = self._cache[isys].get(frames)
@@ -135,6 +142,8 @@ class DataSystemSet:
         }
         if box is not None:
             out[keys.BOX] = box
+        if self._centers[isys] is not None:
+            out[CENTERS] = np.broadcast_to(self._centers[isys], (frames.size, nlist.shape[1])).copy()
         out.update({name: value[frames] for name, value in s.labels.items()})
         out[NATOMS] = s.natoms
         out[SYSTEM] = s.path

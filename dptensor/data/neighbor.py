@@ -48,9 +48,9 @@ def image_grid(box, rcut):
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def frame_pairs(coord, box, rcut, valid=None, ncenter=None):
-    """Every neighbor pair of one frame whose center i is among the first ``ncenter`` atoms
-    (default: all).
+def frame_pairs(coord, box, rcut, valid=None, centers=None):
+    """Every neighbor pair of one frame whose center i is in ``centers`` (sorted atom indices;
+    default: all atoms).
 
     coord nat x 3, box 3 x 3 or None, valid nat bool (atoms taking part; None: all)
     -> i (m,), j (m,), image (m, 3) int64 in the original (unwrapped) coordinates, d2 (m,).
@@ -68,9 +68,9 @@ def frame_pairs(coord, box, rcut, valid=None, ncenter=None):
     rc2 = rcut * rcut
     out = []
     block = max(1, _PAIR_CHUNK // max(nat * len(images), 1))
-    ncenter = nat if ncenter is None else int(ncenter)
-    for start in range(0, ncenter, block):
-        centers = np.arange(start, min(ncenter, start + block))
+    all_centers = np.arange(nat) if centers is None else np.asarray(centers, np.int64)
+    for start in range(0, all_centers.size, block):
+        centers = all_centers[start:start + block]
         diff0 = wrapped[None, :, :] - wrapped[centers, None, :]  # nblk x nat x 3
         # |d0 + s|^2 for all images in one product; loose screen, exact test below
         d2 = (np.sum(diff0 ** 2, axis=-1)[:, :, None] + 2.0 * diff0 @ shifts.T
@@ -90,13 +90,15 @@ def frame_pairs(coord, box, rcut, valid=None, ncenter=None):
     return i, j, img, np.concatenate([o[3] for o in out])
 
 
-def _frame_nlist(coord, box, atype, rcut, sel, ncenter=None):
+def _frame_nlist(coord, box, atype, rcut, sel, centers=None):
     """One frame -> nlist nc x nnei, image nc x nnei x 3, counts nc x ntypes, dropped, min d, for
-    the first nc = ``ncenter`` atoms (default: all) as centers."""
-    nat, ntypes = atype.size if ncenter is None else int(ncenter), len(sel)
+    the nc atoms ``centers`` (sorted indices; default: all) as centers."""
+    nat, ntypes = atype.size if centers is None else len(centers), len(sel)
     sel = np.asarray(sel, dtype=np.int64)
     offset = np.concatenate([[0], np.cumsum(sel)])
-    i, j, img, d2 = frame_pairs(coord, box, rcut, valid=atype >= 0, ncenter=ncenter)
+    i, j, img, d2 = frame_pairs(coord, box, rcut, valid=atype >= 0, centers=centers)
+    if centers is not None:
+        i = np.searchsorted(centers, i)  # atom index -> row
     tj = atype[j]
     order = np.lexsort((d2, tj, i))  # stable, so equal distances keep a deterministic order
     i, j, img, d2, tj = i[order], j[order], img[order], d2[order], tj[order]
@@ -124,12 +126,12 @@ def _small_int(array):
     return array
 
 
-def build_neighbor_list(coord, box, atype, rcut, sel, ncenter=None):
+def build_neighbor_list(coord, box, atype, rcut, sel, centers=None):
     """Neighbor lists of a batch with statistics (see NeighborList and the module docstring).
 
     coord nf x nat x 3, box nf x 3 x 3 or None (non-periodic), atype nf x nat (or nat) int with
     values < len(sel) (negative: absent atom, no neighbors), rcut in Angstrom, sel per type.
-    ``ncenter``: only the first ncenter atoms are centers (rows of the lists); default all.
+    ``centers``: sorted indices of the atoms that are centers (rows of the lists); default all.
     """
     coord = np.asarray(coord, dtype=np.float64)
     nf, nat = coord.shape[:2]
@@ -137,10 +139,10 @@ def build_neighbor_list(coord, box, atype, rcut, sel, ncenter=None):
     if atype.size and atype.max() >= len(sel):
         raise ValueError(f"atom type {int(atype.max())} but sel has {len(sel)} types")
     frames = [_frame_nlist(coord[f], None if box is None else np.asarray(box[f], np.float64),
-                           atype[f], rcut, sel, ncenter) for f in range(nf)]
+                           atype[f], rcut, sel, centers) for f in range(nf)]
     nnei = int(sum(sel))
     if not frames:
-        nc = nat if ncenter is None else int(ncenter)
+        nc = nat if centers is None else len(centers)
         return NeighborList(np.zeros((0, nc, nnei), np.int64), np.zeros((0, nc, nnei, 3),
                             np.int8), np.zeros((0, len(sel)), np.int64),
                             np.zeros((0, len(sel)), np.int64), np.zeros(0))
@@ -153,10 +155,10 @@ def build_neighbor_list(coord, box, atype, rcut, sel, ncenter=None):
     )
 
 
-def build_nlist(coord, box, atype, rcut, sel, ncenter=None):
-    """(nlist nf x nc x nnei int64, image nf x nc x nnei x 3 small int) of a batch, nc =
-    ``ncenter`` or nat; see build_neighbor_list for the dropped-neighbor counts."""
-    res = build_neighbor_list(coord, box, atype, rcut, sel, ncenter)
+def build_nlist(coord, box, atype, rcut, sel, centers=None):
+    """(nlist nf x nc x nnei int64, image nf x nc x nnei x 3 small int) of a batch for the nc
+    atoms ``centers`` (default: all); see build_neighbor_list for the dropped-neighbor counts."""
+    res = build_neighbor_list(coord, box, atype, rcut, sel, centers)
     return res.nlist, res.image
 
 

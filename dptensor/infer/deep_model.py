@@ -36,10 +36,10 @@ def frame_inputs(coord, box, atype):
     return coord, box, np.ascontiguousarray(atype)
 
 
-def neighbor_inputs(coord, box, atype, rcut, sel, ncenter=None):
+def neighbor_inputs(coord, box, atype, rcut, sel, centers=None):
     """nlist and shift for frames (numpy), as every backend's evaluator consumes them; with
-    ``ncenter``, for the first ncenter atoms only."""
-    nlist, image = build_nlist(coord, box, atype, rcut, sel, ncenter)[:2]
+    ``centers`` (sorted atom indices), for those atoms only."""
+    nlist, image = build_nlist(coord, box, atype, rcut, sel, centers)[:2]
     return nlist, shift_from_image(image, box)
 
 
@@ -66,7 +66,7 @@ def evaluate_frames(model, run, coord, box, atype, atomic=False, chunk_atoms=CHU
             continue
         order = np.concatenate([centers[0], np.setdiff1d(np.arange(nat), centers[0])])
         c, t, nc = c[:, order], t[:, order], centers.shape[1]
-        nlist, shift = neighbor_inputs(c, b, t, model.rcut, model.sel, ncenter=nc)
+        nlist, shift = neighbor_inputs(c, b, t, model.rcut, model.sel, centers=np.arange(nc))
         out = run(c, t[:, :nc], nlist, shift)
         name = model.output_def.atomic_name
         full = np.zeros((out[name].shape[0], nat, *out[name].shape[2:]), out[name].dtype)

@@ -106,12 +106,14 @@ def forces_from_env_grad(ops, grad_r, deriv, rij, nlist, nall, centers=None):
     return force, virial
 
 
-def env_mat_stats(coord, nlist, shift, atype, ntypes, rcut, rcut_smth, protection=0.0):
+def env_mat_stats(coord, nlist, shift, atype, ntypes, rcut, rcut_smth, protection=0.0, centers=None):
     """Sums for the per-type normalization of R (numpy): returns dict of arrays, each ntypes long:
-    n (slots), s, s2 (radial part), a2 (angular parts, summed over x, y, z)."""
+    n (slots), s, s2 (radial part), a2 (angular parts, summed over x, y, z). atype: of the
+    centers, which are the atoms ``centers`` (nf x nloc) or, by default, the first nloc atoms."""
     from dptensor.model.ops import numpy_ops
 
-    em = env_mat(numpy_ops, coord, nlist, shift, rcut, rcut_smth, protection)  # nf x nloc x nnei x 4
+    center = None if centers is None else numpy_ops.gather_rows(coord, centers)
+    em = env_mat(numpy_ops, coord, nlist, shift, rcut, rcut_smth, protection, center)  # nf x nloc x nnei x 4
     nnei = em.shape[2]
     out = {k: np.zeros(ntypes) for k in ("n", "s", "s2", "a2")}
     for t in range(ntypes):

@@ -128,10 +128,16 @@ class TensorLoss:
     def prepare(self, batch):
         """Evaluate only the selected atoms (the others contribute exact zeros): restrict
         nlist, shift, atype and atomic labels of a numpy batch to them, and record their
-        indices (``centers``, nf x nsel) and count (``nsel``)."""
-        idx = np.nonzero(np.isin(batch[keys.ATYPE][0], self.sel_type))[0]
+        indices (``centers``, nf x nsel) and count (``nsel``). A batch whose neighbor lists are
+        already those of the selected atoms (it has ``centers``) keeps them."""
         nf = batch[keys.ATYPE].shape[0]
-        for key in (keys.NLIST, keys.SHIFT, keys.ATYPE, self.output_def.atomic_label):
+        restrict = [keys.ATYPE, self.output_def.atomic_label]
+        if "centers" in batch:
+            idx = batch["centers"][0]
+        else:
+            idx = np.nonzero(np.isin(batch[keys.ATYPE][0], self.sel_type))[0]
+            restrict += [keys.NLIST, keys.SHIFT]
+        for key in restrict:
             if key in batch:
                 batch[key] = np.ascontiguousarray(batch[key][:, idx])
         batch["centers"] = np.broadcast_to(idx, (nf, idx.size)).copy()

@@ -33,6 +33,13 @@ def _sel_type(config):
     return fit.get("sel_type")
 
 
+def _center_types(config):
+    """The atom types a tensor model evaluates (its sel_type); None for energy models, whose
+    forces need every atom's environment."""
+    fit = config["model"]["fitting_net"]
+    return None if fit.get("type", "ener") == "ener" else fit.get("sel_type")
+
+
 def _tensor_labels(config):
     """The data labels of a ``tensor`` fitting (<label>.npy, atomic_<label>.npy), else ()."""
     fit = config["model"]["fitting_net"]
@@ -60,7 +67,7 @@ def load_data_section(section, config, base_dir, seed):
                            tensor_labels=_tensor_labels(config)) for p in paths]
     return DataSystemSet(systems, section["batch_size"], desc["rcut"], desc["sel"], seed=seed,
                          auto_prob=section.get("auto_prob", "prob_sys_size"),
-                         sys_probs=section.get("sys_probs"))
+                         sys_probs=section.get("sys_probs"), center_types=_center_types(config))
 
 
 def resolve_sel(config, base_dir):

@@ -142,12 +142,15 @@ class DescrptSeA(Serializable):
 
     # statistics --------------------------------------------------------------------------
     def compute_stats(self, batches):
-        """Set davg/dstd from batches (dicts with coord, atype, nlist, shift numpy arrays):
-        per center type, mean and std of the radial column, std of the angular columns (mean 0)."""
+        """Set davg/dstd from batches (dicts with coord, atype, nlist, shift numpy arrays, and
+        ``centers`` when the lists are those of some atoms only): per center type, mean and std
+        of the radial column, std of the angular columns (mean 0)."""
         tot = {k: np.zeros(self.ntypes) for k in ("n", "s", "s2", "a2")}
         for b in batches:
-            part = env_mat_stats(b["coord"], b["nlist"], b["shift"], b["atype"], self.ntypes,
-                                 self.rcut, self.rcut_smth, self.env_protection)
+            centers = b.get("centers")
+            atype = b["atype"] if centers is None else np.take_along_axis(b["atype"], centers, axis=1)
+            part = env_mat_stats(b["coord"], b["nlist"], b["shift"], atype, self.ntypes,
+                                 self.rcut, self.rcut_smth, self.env_protection, centers)
             for k in tot:
                 tot[k] += part[k]
         n = np.maximum(tot["n"], 1.0)
