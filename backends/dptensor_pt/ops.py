@@ -97,6 +97,10 @@ class TorchOps:
         return torch.matmul(a, b)
 
     @staticmethod
+    def affine(x, w, b):
+        return torch.addmm(b, x, w)
+
+    @staticmethod
     def einsum(expr, *xs):
         return torch.einsum(expr, *xs)
 

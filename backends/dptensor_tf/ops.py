@@ -116,6 +116,10 @@ class TFOps:
         return tf.matmul(a, b)
 
     @staticmethod
+    def affine(x, w, b):
+        return tf.nn.bias_add(tf.matmul(x, w), b)
+
+    @staticmethod
     def einsum(expr, *xs):
         return tf.einsum(expr, *xs)
 

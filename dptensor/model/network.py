@@ -30,7 +30,7 @@ def dense(ops, x, w, b):
     """x W + b with the leading dimensions folded into one, so that every framework (and
     vectorizing transforms such as torch.func.vmap) runs a single matrix product."""
     shape = ops.shape(x)
-    y = ops.matmul(ops.reshape(x, (-1, shape[-1])), w) + b
+    y = ops.affine(ops.reshape(x, (-1, shape[-1])), w, b)
     return ops.reshape(y, (*shape[:-1], ops.shape(w)[-1]))
 
 

@@ -105,6 +105,11 @@ class NumpyOps:
         return np.matmul(a, b)
 
     @staticmethod
+    def affine(x, w, b):
+        """x @ w + b for a matrix x (frameworks fuse the bias into the product)."""
+        return x @ w + b
+
+    @staticmethod
     def einsum(expr, *xs):
         return np.einsum(expr, *xs)
 
