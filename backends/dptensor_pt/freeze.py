@@ -53,7 +53,10 @@ EXTRA_FILE = "model.json"  # the serialized reference model inside the .pth arch
 FILE_FORMAT = "dptensor-frozen-pt"
 FILE_VERSION = 1
 HESSIAN_CHUNK_ATOMS = 256  # copies x frames x atoms per block of Hessian rows (water model: ~0.7 GB)
-CHECK_TOLERANCE = 1e-8  # freeze-time check of the scripted graph against the eager model
+# freeze-time check of the scripted graph against the eager model, relative, by model precision: the
+# traced graph may run other kernels (e.g. a product and an add for a fused addmm), which differ in
+# rounding; a size fixed by tracing gives errors of order one
+CHECK_TOLERANCE = {"float64": 1e-8, "float32": 1e-4}
 _ARRAY_KEY = "@npy"  # a JSON node {"@npy": base64 of the .npy bytes} is a numpy array
 
 
@@ -253,7 +256,7 @@ def _check_sizes(script, model, args, nf, nat):
     for key, value in want.items():
         value = value.detach()
         err = float((got[key] - value).abs().max()) if key in got else float("inf")
-        if not err <= CHECK_TOLERANCE * (1.0 + float(value.abs().max())):
+        if not err <= CHECK_TOLERANCE.get(model.precision, 1e-8) * (1.0 + float(value.abs().max())):
             raise RuntimeError(f"frozen model differs from the reference on {key} for nf={nf}, "
                                f"nat={nat} (max |diff| {err:.3g})")
 

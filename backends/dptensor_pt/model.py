@@ -17,7 +17,7 @@ import torch
 from dptensor.data import keys
 from dptensor.model import Model
 from dptensor.model.env_mat import forces_from_env_grad, neighbor_vectors
-from dptensor.model.pytree import flatten, is_trainable_path, unflatten
+from dptensor.model.pytree import flatten, unflatten
 from dptensor_pt.ops import torch_ops
 
 
@@ -33,11 +33,9 @@ class TorchModel(torch.nn.Module):
         self.ref = model
         self._template = model.variables
         self._paths = list(flatten(self._template))
-        frozen_descriptor = not model.descriptor.trainable
         for path, value in flatten(self._template).items():
             t = torch.as_tensor(np.asarray(value))
-            trainable = is_trainable_path(path) and not (frozen_descriptor and path.startswith("descriptor"))
-            if trainable:
+            if model.is_trained(path):
                 self.register_parameter(_key(path), torch.nn.Parameter(t))
             else:
                 self.register_buffer(_key(path), t)

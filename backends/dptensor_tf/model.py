@@ -19,7 +19,7 @@ import numpy as np
 from dptensor.data import keys
 from dptensor.model import Model
 from dptensor.model.env_mat import forces_from_env_grad, neighbor_vectors
-from dptensor.model.pytree import flatten, is_trainable_path, unflatten
+from dptensor.model.pytree import flatten, unflatten
 from dptensor_tf.env import tf
 from dptensor_tf.ops import tf_ops
 
@@ -52,12 +52,10 @@ class TFModel(tf.Module):
         self.ref = model
         self._template = model.variables
         self._paths = list(flatten(self._template))
-        frozen_descriptor = not model.descriptor.trainable
         self.vars = {}
         self.trainable_paths = []
         for path, value in flatten(self._template).items():
-            train = (trainable and is_trainable_path(path)
-                     and not (frozen_descriptor and path.startswith("descriptor")))
+            train = trainable and model.is_trained(path)
             self.vars[_key(path)] = tf.Variable(np.asarray(value), trainable=train, name=_key(path))
             if train:
                 self.trainable_paths.append(path)

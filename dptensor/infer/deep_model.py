@@ -43,7 +43,10 @@ def neighbor_inputs(coord, box, atype, rcut, sel, centers=None):
     return nlist, shift_from_image(image, box)
 
 
-CHUNK_ATOMS = 20000  # frames are evaluated in chunks of about this many atoms, to bound memory
+# Frames are evaluated in chunks of about this many atoms (at least one frame). Small chunks keep the
+# per-neighbor tensors in cache: one 192-atom water frame at a time runs 1.4x faster than 100 frames
+# at once on this CPU (and bounds memory).
+CHUNK_ATOMS = 256
 
 
 def evaluate_frames(model, run, coord, box, atype, atomic=False, chunk_atoms=CHUNK_ATOMS):

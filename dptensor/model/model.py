@@ -10,6 +10,7 @@ from dptensor.data import keys
 from dptensor.model.descriptor import DescrptSeA
 from dptensor.model.fitting import FITTINGS
 from dptensor.model.ops import numpy_ops
+from dptensor.model.pytree import SEP, is_trainable_path
 
 MODEL_VERSION = 1
 
@@ -74,6 +75,17 @@ class Model:
         fitting = FITTINGS[model_config["fitting_net"]["type"]](
             ntypes=ntypes, dim_descrpt=descriptor.dim_out, dim_emb=descriptor.dim_emb, **fcfg)
         return cls(type_map, descriptor, fitting)
+
+    def is_trained(self, path):
+        """Whether the variable at ``path`` (see ``pytree``) is updated by training: network
+        weights, except a descriptor with ``trainable: false`` and the fitting nets of types
+        outside sel_type (never evaluated, so the optimizer keeps no state for them)."""
+        if not is_trainable_path(path):
+            return False
+        if path.startswith("descriptor" + SEP):
+            return self.descriptor.trainable
+        parts = path.split(SEP)
+        return not (parts[:2] == ["fitting", "nets"] and int(parts[2]) not in self.sel_type)
 
     # math --------------------------------------------------------------------------------
     def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None):
