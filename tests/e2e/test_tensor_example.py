@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import dpt, read_lcurve, write_input
+from ecosystem_helpers import one_torch_thread  # noqa: F401  (a fixture)
 
 from dptensor.data.shapes import TensorLabel
 from dptensor.data.system import load_system
@@ -36,14 +37,6 @@ def example_system(split):
     return load_system(EXAMPLE / "data" / split, ["X", "Y", "Z"], tensor_labels=(BEC,))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models train several times faster on one thread, more so on a busy machine."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # the data ---------------------------------------------------------------------------------------
@@ -107,7 +100,7 @@ def label_spread(split):
     return float(np.sqrt(np.mean(np.concatenate(dev, axis=1) ** 2)))
 
 
-def test_a_short_run_learns_the_born_charges(tmp_path, monkeypatch, one_thread):
+def test_a_short_run_learns_the_born_charges(tmp_path, monkeypatch, one_torch_thread):
     """200 steps (a few seconds): the validation RMSE drops below a quarter of the label spread
     (0.45 e), where a model of the per-type means would stay at the spread."""
     monkeypatch.chdir(tmp_path)
@@ -119,7 +112,7 @@ def test_a_short_run_learns_the_born_charges(tmp_path, monkeypatch, one_thread):
 
 
 @slow
-def test_the_example_reaches_its_stated_accuracy(tmp_path, monkeypatch, one_thread):
+def test_the_example_reaches_its_stated_accuracy(tmp_path, monkeypatch, one_torch_thread):
     """The shipped input.json (4000 steps, about 1-2 min): atomic Born charges to 0.02 e RMSE
     on the validation frames (below the 0.021 e RMS of their antisymmetric part alone), checked
     by ``dpt test`` on the frozen model."""

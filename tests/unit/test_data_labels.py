@@ -5,27 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data_fixtures import ATYPE, NF, make_system
+
 from dptensor.data import keys
 from dptensor.data.system import load_system
 from dptensor.errors import DataError
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "data"
-ATYPE = np.array([0, 1, 1, 0, 1])  # two type-0 atoms (selected), three type-1
-NF = 2
-
-
-def make_system(root, **labels):
-    """A 5-atom, 2-frame periodic system with the given set.000/<name>.npy arrays."""
-    root.mkdir()
-    (root / "type.raw").write_text("\n".join(map(str, ATYPE)) + "\n")
-    (root / "type_map.raw").write_text("O\nH\n")
-    (root / "set.000").mkdir()
-    rng = np.random.default_rng(0)
-    labels.setdefault(keys.COORD, rng.random((NF, 15)) * 5.0)
-    labels.setdefault(keys.BOX, np.tile(np.eye(3).ravel() * 5.0, (NF, 1)))
-    for name, arr in labels.items():
-        np.save(root / "set.000" / f"{name}.npy", arr)
-    return root
 
 
 def test_atomic_full_and_sel_only_rows_expand_alike(tmp_path):

@@ -5,6 +5,8 @@ wrong-file hints as dipole and polarizability."""
 import numpy as np
 import pytest
 
+from data_fixtures import ATYPE, NF, make_system
+
 from dptensor.data import keys
 from dptensor.data.batch import DataSystemSet
 from dptensor.data.shapes import TensorLabel, tensor_labels_of
@@ -13,24 +15,8 @@ from dptensor.errors import DataError
 from dptensor.model.output_def import DIPOLE, ENERGY, tensor_output
 from dptensor.train.setup import _tensor_labels
 
-ATYPE = np.array([0, 1, 1, 0, 1])  # two type-0 atoms, three type-1
-NF = 2
 BEC = TensorLabel("bec", "atomic_bec", (3, 3))
 FIELD = TensorLabel("field", "atomic_field", (3,))
-
-
-def make_system(root, **arrays):
-    """A 5-atom, 2-frame periodic system with the given set.000/<name>.npy arrays."""
-    root.mkdir()
-    (root / "type.raw").write_text("\n".join(map(str, ATYPE)) + "\n")
-    (root / "type_map.raw").write_text("O\nH\n")
-    (root / "set.000").mkdir()
-    rng = np.random.default_rng(0)
-    arrays.setdefault(keys.COORD, rng.random((NF, 15)) * 5.0)
-    arrays.setdefault(keys.BOX, np.tile(np.eye(3).ravel() * 5.0, (NF, 1)))
-    for name, arr in arrays.items():
-        np.save(root / "set.000" / f"{name}.npy", arr)
-    return root
 
 
 def test_tensor_labels_of_output_defs():
