@@ -77,7 +77,7 @@ class TorchModel(torch.nn.Module):
         em, deriv = descriptor.env_mat_deriv(torch_ops, rij, mask)
         em = em.requires_grad_(True)
         out = self.ref.reduce(torch_ops, self.ref.call_atomic_env(torch_ops, self.variables(), em, atype,
-                                                                  groups))
+                                                                  groups, mask))
         (grad_em,) = torch.autograd.grad(out[od.name].sum(), [em], create_graph=create_graph)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
             torch_ops, grad_em, deriv, rij, nlist, coord.shape[1])
@@ -92,9 +92,10 @@ class TorchModel(torch.nn.Module):
         name = self.ref.output_def.name
 
         variables = self.variables()
+        occupied = nlist >= 0
 
         def energy(em):
-            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups)
+            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups, occupied)
             return self.ref.reduce(torch_ops, atomic)[name].sum()
 
         def grad_fn(c):  # dE/dx through dE/dR and the written-out dR/dr_ij, as ``forward``

@@ -8,6 +8,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 class TorchOps:
     name = "torch"
+    index_dtype = torch.int64
 
     @staticmethod
     def asarray(x, dtype=None):
@@ -64,6 +65,10 @@ class TorchOps:
 
     @staticmethod
     def take(x, index, axis=0):
+        if isinstance(index, torch.Tensor) and index.dim() == 1:
+            # index_select's gradient is an index_add, much cheaper than advanced indexing's
+            # accumulating index_put on CPU
+            return torch.index_select(x, axis, index)
         if axis != 0:
             return torch.movedim(torch.movedim(x, axis, 0)[index], 0, axis)
         return x[index]
@@ -71,6 +76,18 @@ class TorchOps:
     @staticmethod
     def where(cond, a, b):
         return torch.where(cond, a, b)
+
+    @staticmethod
+    def nonzero(x):
+        return torch.nonzero(x).reshape(-1)
+
+    @staticmethod
+    def cumsum(x):
+        return torch.cumsum(x, dim=0)
+
+    @staticmethod
+    def arange(n):
+        return torch.arange(n, dtype=torch.int64)
 
     @staticmethod
     def sqrt(x):

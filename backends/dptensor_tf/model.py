@@ -113,7 +113,8 @@ class TFModel(tf.Module):
         em, deriv = self.ref.descriptor.env_mat_deriv(tf_ops, rij, mask)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(em)
-            out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype))
+            out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype,
+                                                                   occupied=mask))
             total = tf.reduce_sum(out[od.name])
         grad_em = tape.gradient(total, em)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(

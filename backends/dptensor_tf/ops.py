@@ -18,6 +18,7 @@ def _is_tf(x):
 
 class TFOps:
     name = "tensorflow"
+    index_dtype = tf.int64
 
     # creation / conversion -------------------------------------------------------------
     @staticmethod
@@ -87,6 +88,18 @@ class TFOps:
     @staticmethod
     def where(cond, a, b):
         return tf.where(cond, a, b)
+
+    @staticmethod
+    def nonzero(x):
+        return tf.reshape(tf.where(x), [-1])
+
+    @staticmethod
+    def cumsum(x):
+        return tf.math.cumsum(x, axis=0)
+
+    @staticmethod
+    def arange(n):
+        return tf.range(n, dtype=tf.int64)
 
     # math -------------------------------------------------------------------------------
     @staticmethod

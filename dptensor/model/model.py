@@ -99,12 +99,13 @@ class Model:
         (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only."""
         center = None if centers is None else ops.gather_rows(coord, centers)
         em = self.descriptor.env_mat(ops, coord, nlist, shift, center)
-        return self.call_atomic_env(ops, v, em, atype, groups)
+        return self.call_atomic_env(ops, v, em, atype, groups, nlist >= 0)
 
-    def call_atomic_env(self, ops, v, em, atype, groups=None):
+    def call_atomic_env(self, ops, v, em, atype, groups=None, occupied=None):
         """``call_atomic`` from the environment matrix of the centers (``env_mat``), for backends
-        that take derivatives with respect to it (see ``env_mat.forces_from_env_grad``)."""
-        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype)
+        that take derivatives with respect to it (see ``env_mat.forces_from_env_grad``).
+        ``occupied`` (nlist >= 0) saves the embedding of empty slots (``DescrptSeA.call_env``)."""
+        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype, occupied)
         out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype, groups)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}

@@ -13,6 +13,7 @@ class NumpyOps:
     """numpy implementation; also the definition of each operation's meaning."""
 
     name = "numpy"
+    index_dtype = np.int64
 
     # creation / conversion -------------------------------------------------------------
     @staticmethod
@@ -81,6 +82,21 @@ class NumpyOps:
     @staticmethod
     def where(cond, a, b):
         return np.where(cond, a, b)
+
+    @staticmethod
+    def nonzero(x):
+        """Positions (index_dtype) of the true entries of a 1-D bool array, in order."""
+        return np.nonzero(x)[0].astype(np.int64)
+
+    @staticmethod
+    def cumsum(x):
+        """Inclusive running sum of a 1-D array."""
+        return np.cumsum(x)
+
+    @staticmethod
+    def arange(n):
+        """0 .. n-1 as index_dtype."""
+        return np.arange(n, dtype=np.int64)
 
     # math -------------------------------------------------------------------------------
     @staticmethod

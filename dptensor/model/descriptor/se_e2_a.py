@@ -100,8 +100,11 @@ class DescrptSeA(Serializable):
         """R and dR/dr_ij from neighbor vectors (see ``env_mat.env_mat_deriv``)."""
         return env_mat_deriv(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
 
-    def call_env(self, ops, v, em, atype):
-        """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64)."""
+    def call_env(self, ops, v, em, atype, occupied=None):
+        """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64).
+
+        ``occupied`` (nf x nloc x nnei bool, nlist >= 0) gives the same result with less work:
+        the embedding nets then run on the occupied slots only (see ``_embed_occupied``)."""
         nf, nloc = ops.shape(em)[:2]
         davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
         dstd = ops.take(v["dstd"], atype, axis=0)
@@ -113,8 +116,12 @@ class DescrptSeA(Serializable):
             if n == 0:
                 continue
             block = em[:, :, start:start + n, :]  # nf x nloc x n x 4
+            if occupied is None:
+                gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
+            else:
+                gg = self._embed_occupied(ops, v, block[..., 0], occupied[:, :, start:start + n],
+                                          atype, tj, start)
             start += n
-            gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
             if self.exclude_types:
                 block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
             # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
@@ -136,6 +143,42 @@ class DescrptSeA(Serializable):
             part = self.nets[k].call(ops, nets[k], ss) * sel
             out = part if out is None else out + part
         return out
+
+    def _embed_occupied(self, ops, v, ss, occupied, atype, tj, start):
+        """``_embed`` computed once per distinct input row: ss (normalized radial column) and
+        occupied nf x nloc x n -> nf x nloc x n x M1.
+
+        An empty slot's normalized row is (0 - davg) / dstd, a constant of the center's type and
+        the slot: each net runs on its occupied slots followed by these ntypes x n constant rows,
+        and every slot then reads its row (a gather, whose gradient sums shared rows back). In a
+        water frame with sel [46, 92] a third of the slots are empty. (The constant rows also keep
+        every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)"""
+        nf, nloc, n = ops.shape(ss)
+        idx = ops.index_dtype
+        flat = ops.reshape(ss, (-1, 1))
+        occ = ops.reshape(occupied, (-1,))
+        ctype = ops.astype(atype, idx)[:, :, None]  # nf x nloc x 1
+        empty = ops.astype((0.0 - v["davg"][:, start:start + n, :1]) / v["dstd"][:, start:start + n, :1],
+                           ops.dtype_of(ss))  # ntypes x n x 1, as call_env normalizes an empty slot
+        empty = ops.reshape(empty, (-1, 1))
+        groups = [None] if self.type_one_side else list(range(self.ntypes))
+        outputs, index, empty_base, offset = [], None, [], 0
+        for ti in groups:
+            member = occ if ti is None else ops.reshape(occupied & (ctype == ti), (-1,))
+            count = ops.astype(member, idx)
+            part = ops.where(member, ops.cumsum(count) - 1 + offset, 0 * count)
+            index = part if index is None else index + part
+            offset = offset + ops.sum(count)
+            empty_base.append(ops.reshape(offset, (1,)))
+            offset = offset + ops.shape(empty)[0]
+            k = self.net_index(0 if ti is None else ti, tj)
+            rows = ops.concat([ops.take(flat, ops.nonzero(member)), empty], axis=0)
+            outputs.append(self.nets[k].call(ops, v["embeddings"][k], rows))
+        base = empty_base[0] if self.type_one_side else ops.take(ops.concat(empty_base, axis=0), ctype, axis=0)
+        empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
+        index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
+        gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)
+        return ops.reshape(gg, (nf, nloc, n, ops.shape(gg)[-1]))
 
     def __call__(self, coord, atype, nlist, shift):
         return self.call(numpy_ops, self.variables, coord, atype, nlist, shift)
