@@ -1,0 +1,86 @@
+"""Profile one PyTorch training step (energy, forces, their gradient) of a water example.
+
+    python benchmarks/profile_step.py se_e2_a            # time and torch.profiler table
+    python benchmarks/profile_step.py se_e2_a --every-slot   # embedding on every neighbor slot
+
+The model is the example's, with its initial weights, on the first frame of the first training
+system; the loss is |output|^2 (+ |force|^2 for an energy model), so the step takes the
+training step's derivatives (a dipole or polar model here evaluates every atom, not sel_type only). The
+``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
+``occupied``), which is what dptensor did before; both give the same numbers. Run on an idle machine.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from dptensor.config.normalize import normalize
+from dptensor.data.neighbor import build_nlist, shift_from_image
+from dptensor.data.system import load_system
+from dptensor.model import Model
+from dptensor_pt.model import TorchModel
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "water")
+
+
+def first_frame(example, model):
+    with open(os.path.join(EXAMPLES, example, "input.json")) as f:
+        cfg = json.load(f)
+    path = os.path.join(EXAMPLES, example, cfg["training"]["training_data"]["systems"][0])
+    system = load_system(os.path.normpath(path), model.type_map)
+    coord, box = system.coord[:1], None if system.box is None else system.box[:1]
+    atype = system.atype[None]
+    nlist, image = build_nlist(coord, box, atype, model.rcut, model.sel)[:2]
+    return [torch.from_numpy(np.ascontiguousarray(x)) for x in (coord, atype, nlist, shift_from_image(image, box))]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("example", nargs="?", default="se_e2_a")
+    p.add_argument("--every-slot", action="store_true")
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--no-profile", action="store_true")
+    args = p.parse_args(argv)
+    with open(os.path.join(EXAMPLES, args.example, "input.json")) as f:
+        model = Model.from_config(normalize(json.load(f))["model"])
+    if args.every_slot:
+        call_env = model.descriptor.call_env
+        model.descriptor.call_env = lambda ops, v, em, atype, occupied=None: call_env(ops, v, em, atype)
+    tm = TorchModel(model)
+    inputs = first_frame(args.example, model)
+    name = model.output_def.name
+
+    def step():
+        out = tm(*inputs, derivatives=True, create_graph=True)
+        loss = (out[name] ** 2).sum()
+        if "force" in out:
+            loss = loss + (out["force"] ** 2).sum()
+        loss.backward()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        for _ in range(4):
+            step()
+        times.append((time.perf_counter() - start) / 4)
+    occupied = float((inputs[2] >= 0).double().mean())
+    print(f"{args.example}: {min(times):.4f} s/step (min of {args.rounds} rounds of 4), "
+          f"median {sorted(times)[len(times) // 2]:.4f}; occupied slots {occupied:.0%}")
+    if not args.no_profile:
+        from torch.profiler import profile
+
+        with profile() as prof:
+            for _ in range(3):
+                step()
+        print("torch.profiler over 3 steps:")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()
