@@ -145,7 +145,7 @@ class DescrptSeA(Serializable):
         return out
 
     def _embed_occupied(self, ops, v, ss, occupied, atype, tj, start):
-        """``_embed`` computed once per distinct input row: ss (normalized radial column) and
+        """``_embed`` without running the nets on empty slots: ss (normalized radial column) and
         occupied nf x nloc x n -> nf x nloc x n x M1.
 
         An empty slot's normalized row is (0 - davg) / dstd, a constant of the center's type and
