@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from dptensor.data import keys
 from dptensor.model import Model
 from dptensor_pt.model import TorchModel
 from dptensor_pt.ops import torch_ops
@@ -40,7 +41,7 @@ class TorchSession:
         wants_derivs = self.loss.kind == "ener"
         hessian = self.loss.needs_hessian and "hessian" in tb
         return self.module(tb["coord"], tb["atype"], tb["nlist"], tb["shift"], derivatives=wants_derivs,
-                           hessian=hessian, create_graph=create_graph, centers=tb.get("centers"),
+                           hessian=hessian, create_graph=create_graph, centers=tb.get(keys.CENTERS),
                            groups=groups)
 
     def train_step(self, batch, lr):

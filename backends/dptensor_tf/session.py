@@ -17,7 +17,7 @@ from dptensor_tf.model import TFModel
 from dptensor_tf.ops import tf_ops
 from dptensor_tf.serialization import write_checkpoint
 
-INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, "centers")
+INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS)
 NOT_TRACED = ("system",)  # batch metadata the step does not read (a new value must not retrace)
 
 
@@ -67,7 +67,7 @@ class TFSession:
         wants_derivs = self.loss.kind == "ener"
         hessian = self.loss.needs_hessian and keys.HESSIAN in batch
         return self.module(batch[keys.COORD], batch[keys.ATYPE], batch[keys.NLIST], batch[keys.SHIFT],
-                           derivatives=wants_derivs, hessian=hessian, centers=batch.get("centers"))
+                           derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS))
 
     # steps -----------------------------------------------------------------------------------
     def _make_train(self, meta):

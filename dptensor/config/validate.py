@@ -13,10 +13,10 @@ from dptensor.data import keys
 from dptensor.errors import InputError
 
 # names a tensor label cannot take: other data files and the keys of a training batch
-# (batch.NATOMS, batch.SYSTEM and the loss's "centers", "nsel"); a known tensor label may be
+# (batch.NATOMS, batch.SYSTEM, keys.CENTERS and the loss's "nsel"); a known tensor label may be
 # reused with its own rank, since its files then have the same layout
 _RESERVED_LABELS = {keys.COORD, keys.BOX, keys.ATYPE, keys.NLIST, keys.SHIFT, "type", "natoms",
-                    "system", "centers", "nsel", keys.P_ATOM_ENERGY, *keys.LABELS}
+                    "system", keys.CENTERS, "nsel", keys.P_ATOM_ENERGY, *keys.LABELS}
 _KNOWN_TENSOR_LABELS = {keys.DIPOLE: 1, keys.POLARIZABILITY: 2}
 
 _TYPE_WORDS = {"object": "an object", "array": "a list", "string": "a string", "number": "a number",

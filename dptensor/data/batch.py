@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 
 NATOMS = "natoms"  # int, atoms per frame of the batch (one system per batch)
 SYSTEM = "system"  # str, path of the batch's system
-CENTERS = "centers"  # nb x nc int, the atoms the neighbor lists belong to (when not every atom)
 
 
 class NlistCache:
@@ -129,7 +128,7 @@ class DataSystemSet:
         """Frames of one system as a dict: COORD nb x nat x 3, BOX nb x 3 x 3 (periodic only),
         ATYPE nb x nat, NLIST nb x nc x nnei int64, SHIFT nb x nc x nnei x 3 float64, each
         label the system has (keys layouts), NATOMS int and SYSTEM path. nc = nat, unless the
-        set has ``center_types``: then the lists are those of the nc atoms ``CENTERS`` (nb x nc)."""
+        set has ``center_types``: then the lists are those of the nc atoms ``keys.CENTERS`` (nb x nc)."""
         s = self.systems[isys]
         frames = np.asarray(frames, dtype=np.int64)
         nlist, image = self._cache[isys].get(frames)
@@ -143,7 +142,7 @@ class DataSystemSet:
         if box is not None:
             out[keys.BOX] = box
         if self._centers[isys] is not None:
-            out[CENTERS] = np.broadcast_to(self._centers[isys], (frames.size, nlist.shape[1])).copy()
+            out[keys.CENTERS] = np.broadcast_to(self._centers[isys], (frames.size, nlist.shape[1])).copy()
         out.update({name: value[frames] for name, value in s.labels.items()})
         out[NATOMS] = s.natoms
         out[SYSTEM] = s.path

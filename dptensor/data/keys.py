@@ -11,6 +11,9 @@ BOX = "box"  # nf x 3 x 3 (rows are cell vectors), absent for non-periodic syste
 ATYPE = "atype"  # nf x nat, int, indices into the model's type_map
 NLIST = "nlist"  # nf x nat x nnei, int, neighbor index or -1; type blocks in `sel` order
 SHIFT = "shift"  # nf x nat x nnei x 3, Cartesian periodic-image shift: r_ij = coord[j] + shift - coord[i]
+# nf x nc int: the atoms whose neighbor lists NLIST and SHIFT hold, when not every atom is a center
+# (a dipole or polar model evaluates its atoms of sel_type only)
+CENTERS = "centers"
 
 # labels, named after their data files (set.*/<name>.npy)
 ENERGY = "energy"  # nf

@@ -8,7 +8,8 @@ Energy loss (N atoms, lr(t) the learning rate):
     l_h  = mean (H - H^)^2 over the 3N x 3N entries
 
 (the 1/N of the energy and virial terms is DeePMD-kit's, so the same prefactors weigh the terms the
-same way; ``intensive_ener_virial: true`` makes it 1/N^2, as in DeePMD-kit). Reported errors are per atom for energy and virial: rmse_e = sqrt(mean ((E - E^)/N)^2).
+same way; ``intensive_ener_virial: true`` makes it 1/N^2, as in DeePMD-kit). Reported errors are
+per atom for energy and virial: rmse_e = sqrt(mean ((E - E^)/N)^2).
 
 Tensor loss (n_s selected atoms, T the global tensor, T_i the atomic ones):
 
@@ -132,15 +133,15 @@ class TensorLoss:
         already those of the selected atoms (it has ``centers``) keeps them."""
         nf = batch[keys.ATYPE].shape[0]
         restrict = [keys.ATYPE, self.output_def.atomic_label]
-        if "centers" in batch:
-            idx = batch["centers"][0]
+        if keys.CENTERS in batch:
+            idx = batch[keys.CENTERS][0]
         else:
             idx = np.nonzero(np.isin(batch[keys.ATYPE][0], self.sel_type))[0]
             restrict += [keys.NLIST, keys.SHIFT]
         for key in restrict:
             if key in batch:
                 batch[key] = np.ascontiguousarray(batch[key][:, idx])
-        batch["centers"] = np.broadcast_to(idx, (nf, idx.size)).copy()
+        batch[keys.CENTERS] = np.broadcast_to(idx, (nf, idx.size)).copy()
         batch["nsel"] = max(int(idx.size), 1)
         return batch
 

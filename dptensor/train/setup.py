@@ -36,8 +36,7 @@ def _sel_type(config):
 def _center_types(config):
     """The atom types a tensor model evaluates (its sel_type); None for energy models, whose
     forces need every atom's environment."""
-    fit = config["model"]["fitting_net"]
-    return None if fit.get("type", "ener") == "ener" else fit.get("sel_type")
+    return None if config["model"]["fitting_net"].get("type", "ener") == "ener" else _sel_type(config)
 
 
 def _tensor_labels(config):

@@ -14,6 +14,7 @@ for finite and extended systems", NeurIPS 31 (2018).
 
 import numpy as np
 
+from dptensor.data import keys
 from dptensor.model.serial import Serializable
 from dptensor.model.env_mat import env_mat, env_mat_deriv, env_mat_stats
 from dptensor.model.network import Network
@@ -174,7 +175,8 @@ class DescrptSeA(Serializable):
             k = self.net_index(0 if ti is None else ti, tj)
             rows = ops.concat([ops.take(flat, ops.nonzero(member)), empty], axis=0)
             outputs.append(self.nets[k].call(ops, v["embeddings"][k], rows))
-        base = empty_base[0] if self.type_one_side else ops.take(ops.concat(empty_base, axis=0), ctype, axis=0)
+        # the empty rows of a center type sit after the occupied rows of the net that type uses
+        base = empty_base[0] if self.type_one_side else ops.take(ops.concat(empty_base, axis=0), ctype)
         empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
         gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)
@@ -190,7 +192,7 @@ class DescrptSeA(Serializable):
         of the radial column, std of the angular columns (mean 0)."""
         tot = {k: np.zeros(self.ntypes) for k in ("n", "s", "s2", "a2")}
         for b in batches:
-            centers = b.get("centers")
+            centers = b.get(keys.CENTERS)
             atype = b["atype"] if centers is None else np.take_along_axis(b["atype"], centers, axis=1)
             part = env_mat_stats(b["coord"], b["nlist"], b["shift"], atype, self.ntypes,
                                  self.rcut, self.rcut_smth, self.env_protection, centers)
