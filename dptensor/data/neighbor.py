@@ -6,10 +6,14 @@ Periodic images of atom i itself are neighbors. The list of atom i is grouped in
 slots ``[sum(sel[:t]), sum(sel[:t+1]))`` hold the type-t neighbors by increasing distance, cut at
 ``sel[t]`` (the rest are counted as dropped), then -1 padding.
 
-Method: coordinates are wrapped into the cell (fractional s in [0, 1)); then along cell vector k
-only images with ``|n_k| <= floor(rcut / d_k) + 1`` can hold neighbors, d_k being the distance
-between the two cell faces spanned by the other two vectors (this covers skewed cells and cells
-smaller than 2 rcut). All pairs of one image are tested at once with numpy.
+Method: coordinates are wrapped into the cell (fractional s in [0, 1)). For each pair the
+fractional difference s_j - s_i is first brought into [-1/2, 1/2] by a whole image (the nearest
+image in fractional coordinates); from there, along cell vector k only images with
+``|n_k| <= floor(rcut / d_k + 1/2)`` more can hold neighbors, d_k being the distance between the
+two cell faces spanned by the other two vectors (a vector shorter than rcut has fractional
+component below rcut / d_k). This covers skewed cells and cells smaller than 2 rcut; in a cell
+wider than 2 rcut in every direction only the nearest image is tested (27 times fewer distances
+than testing every image within one cell). All pairs are tested at once with numpy.
 """
 
 import math
@@ -42,8 +46,9 @@ def face_distances(box):
 
 
 def image_grid(box, rcut):
-    """All images n that can hold neighbors of an atom of the wrapped cell: nimg x 3 int64."""
-    nmax = np.floor(rcut / face_distances(box)).astype(np.int64) + 1
+    """The images n, beyond the nearest one in fractional coordinates, that can hold neighbors
+    (see the module docstring): nimg x 3 int64."""
+    nmax = np.floor(rcut / face_distances(box) + 0.5).astype(np.int64)
     axes = [np.arange(-k, k + 1) for k in nmax]
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
 
@@ -57,29 +62,20 @@ def frame_pairs(coord, box, rcut, valid=None, centers=None):
     """
     nat = coord.shape[0]
     if box is None:
-        wrapped, cell_of, images = coord, np.zeros((nat, 3), np.int64), np.zeros((1, 3), np.int64)
-        shifts = np.zeros((1, 3))
+        frac, cell_of, images = coord, np.zeros((nat, 3), np.int64), np.zeros((1, 3), np.int64)
     else:
-        cell_of = np.floor(coord @ np.linalg.inv(box)).astype(np.int64)  # coord = wrapped + c @ box
-        wrapped = coord - cell_of @ box
+        frac = coord @ np.linalg.inv(box)
+        cell_of = np.floor(frac).astype(np.int64)  # coord = (frac - cell_of) @ box + cell_of @ box
+        frac = frac - cell_of
         images = image_grid(box, rcut)
-        shifts = images @ box  # nimg x 3
+    shifts = np.zeros((1, 3)) if box is None else images @ box  # nimg x 3
     ok = np.ones(nat, bool) if valid is None else np.asarray(valid, bool)
-    rc2 = rcut * rcut
     out = []
     block = max(1, _PAIR_CHUNK // max(nat * len(images), 1))
     all_centers = np.arange(nat) if centers is None else np.asarray(centers, np.int64)
     for start in range(0, all_centers.size, block):
         centers = all_centers[start:start + block]
-        diff0 = wrapped[None, :, :] - wrapped[centers, None, :]  # nblk x nat x 3
-        # |d0 + s|^2 for all images in one product; loose screen, exact test below
-        d2 = (np.sum(diff0 ** 2, axis=-1)[:, :, None] + 2.0 * diff0 @ shifts.T
-              + np.sum(shifts ** 2, axis=-1))  # nblk x nat x nimg
-        ii, jj, kk = np.nonzero(d2 < rc2 * (1.0 + 1e-8) + 1e-8)
-        r = diff0[ii, jj] + shifts[kk]  # m x 3
-        d2 = np.sum(r * r, axis=-1)
-        keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
-        out.append((centers[ii[keep]], jj[keep], images[kk[keep]], d2[keep]))
+        out.append(_block_pairs(frac, box, centers, shifts, images, ok, rcut))
     if not out:
         return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0))
     i = np.concatenate([o[0] for o in out])
@@ -88,6 +84,28 @@ def frame_pairs(coord, box, rcut, valid=None, centers=None):
     # back to the image of the original coordinates: coord_j + (n - c_j + c_i) @ box - coord_i
     img = img - cell_of[j] + cell_of[i]
     return i, j, img, np.concatenate([o[3] for o in out])
+
+
+def _block_pairs(frac, box, centers, shifts, images, ok, rcut):
+    """The pairs of one block of centers (see frame_pairs): frac nat x 3 wrapped fractional
+    (Cartesian when box is None) -> i, j, image in the wrapped cell, d2."""
+    diff = frac[None, :, :] - frac[centers, None, :]  # nblk x nat x 3
+    if box is None:
+        near = None
+    else:
+        near = -np.rint(diff)  # the nearest image in fractional coordinates
+        diff = (diff + near) @ box
+    rc2 = rcut * rcut
+    # |d + s|^2 for all images in one product; loose screen, exact test below
+    d2 = (np.sum(diff ** 2, axis=-1)[:, :, None] + 2.0 * diff @ shifts.T
+          + np.sum(shifts ** 2, axis=-1))  # nblk x nat x nimg
+    ii, jj, kk = np.nonzero(d2 < rc2 * (1.0 + 1e-8) + 1e-8)
+    r = diff[ii, jj] + shifts[kk]  # m x 3
+    d2 = np.sum(r * r, axis=-1)
+    keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
+    ii, jj, kk = ii[keep], jj[keep], kk[keep]
+    img = images[kk] if near is None else images[kk] + near[ii, jj].astype(np.int64)
+    return centers[ii], jj, img, d2[keep]
 
 
 def _frame_nlist(coord, box, atype, rcut, sel, centers=None):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dptensor.cli import neighbor_stat as cli_neighbor_stat
-from dptensor.data.neighbor import (auto_sel_value, build_neighbor_list, build_nlist,
-                                    neighbor_stat, resolve_auto_sel, shift_from_image)
+from dptensor.data.neighbor import (auto_sel_value, build_neighbor_list, build_nlist, face_distances,
+                                    image_grid, neighbor_stat, resolve_auto_sel, shift_from_image)
 from dptensor.data.system import DeepmdSystem, load_system
 from dptensor.errors import InputError
 
@@ -65,6 +65,8 @@ BOXES = {
     "triclinic": np.array([[9.0, 0.0, 0.0], [2.5, 8.0, 0.0], [-1.5, 2.0, 7.5]]),
     "small_skewed": np.array([[3.6, 0.0, 0.0], [2.9, 2.4, 0.0], [1.2, 1.4, 3.1]]),
     "small_full": np.array([[3.0, 0.4, -0.3], [0.5, 3.3, 0.2], [-0.6, 0.3, 2.8]]),
+    # every face distance above 2 rcut: only the nearest image of each pair is tested
+    "wide_triclinic": np.array([[13.0, 0.0, 0.0], [3.5, 11.6, 0.0], [-2.2, 2.9, 10.9]]),
 }
 
 
@@ -73,6 +75,9 @@ def test_nlist_matches_brute_force(name):
     rng = np.random.default_rng(sum(map(ord, name)))  # hash() is salted per run
     rcut, nat = 4.93, 7  # not a lattice distance of the boxes: no pair sits exactly at rcut
     box = None if name == "nopbc" else BOXES[name]
+    if name.startswith("wide"):
+        nat = 60
+        assert (face_distances(box) > 2 * rcut).all() and len(image_grid(box, rcut)) == 1
     coord = random_frame(rng, nat, BOXES["triclinic"] if box is None else box)
     atype = rng.integers(0, 2, size=nat)
     ref = brute_force(coord, box, rcut)
