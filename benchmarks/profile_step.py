@@ -54,8 +54,10 @@ def main(argv=None):
     inputs = first_frame(args.example, model)
     name = model.output_def.name
 
+    groups = Model.type_groups(inputs[1].numpy(), model.ntypes)  # as the training session passes them
+
     def step():
-        out = tm(*inputs, derivatives=True, create_graph=True)
+        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups)
         loss = (out[name] ** 2).sum()
         if "force" in out:
             loss = loss + (out["force"] ** 2).sum()

@@ -40,3 +40,22 @@ def test_center_subset_matches_full(kind):
     np.testing.assert_allclose(sub[od.name], full[od.name], atol=1e-13)
     np.testing.assert_allclose(sub[od.atomic_name], full[od.atomic_name][:, idx], atol=1e-13)
     assert Model.type_groups(np.array([[0, 1], [1, 0]]), 2) is None
+
+
+@pytest.mark.parametrize("kind,fitting", [("ener", {}), ("ener", {"atom_exclude_types": [1]}),
+                                          ("dipole", {"sel_type": [0]}), ("polar", {})])
+def test_gathered_fitting_matches_every_atom(kind, fitting):
+    """Without ``groups`` each net runs on the atoms of its type found at run time; per frame
+    types, a frame without one type and unselected types must all read the right rows."""
+    model = make_model(kind, fitting=fitting)
+    fit = model.fitting
+    rng = np.random.default_rng(7)
+    atype = np.array([[0, 1, 1, 0, 1, 1], [1, 1, 1, 1, 1, 1], [0, 0, 1, 0, 1, 0]])
+    desc = rng.normal(size=(3, 6, fit.dim_descrpt))
+    got = fit.typed_output(numpy_ops, fit.variables, desc, atype)
+    want = np.zeros_like(got)
+    for t in fit.sel_type:
+        want += fit.nets[t](desc) * (atype == t)[..., None]
+    assert got.shape == (3, 6, fit.out_dim)
+    assert ((np.abs(want).sum(-1) > 0) == np.isin(atype, fit.sel_type)).all()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)

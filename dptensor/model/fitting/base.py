@@ -55,19 +55,37 @@ class TypedFitting(Serializable, abc.ABC):
     def typed_output(self, ops, v, descriptor, atype, groups=None):
         """N_{t_i}(D_i) for selected types, zero for the others: nf x nloc x out_dim.
 
-        ``groups`` (optional, from ``type_groups``): per type, the positions of its atoms, the
-        same in every frame; each net then runs on its own atoms only instead of on all atoms."""
+        Each net runs on its own type's atoms only. ``groups`` (optional, from ``type_groups``):
+        per type, the positions of its atoms, the same in every frame, known before the call
+        (training batches); without it the atoms are found from ``atype`` at run time (frozen
+        models, inference), see ``_gathered_output``."""
         if groups is not None:
             return self._grouped_output(ops, v, descriptor, groups)
-        out = None
+        return self._gathered_output(ops, v, descriptor, atype)
+
+    def _gathered_output(self, ops, v, descriptor, atype):
+        """``typed_output`` with the atoms of each type picked out of all frames at run time:
+        each net takes its atoms' rows plus two zero rows (which keep every input at two rows or
+        more, as symbolic tracing for ``dpt freeze`` needs; their outputs are never read), and
+        every atom then reads its row, or a zero row for types outside ``sel_type``."""
+        nf, nloc, dim = ops.shape(descriptor)
+        dtype, idx = ops.dtype_of(descriptor), ops.index_dtype
+        flat = ops.reshape(descriptor, (-1, dim))
+        types = ops.reshape(ops.astype(atype, idx), (-1,))
+        pad = ops.zeros((2, dim), dtype)
+        outputs, index, offset, chosen = [], 0 * types, 0, types < 0
         for t in self.sel_type:
-            mask = ops.astype(atype == t, ops.dtype_of(descriptor))[:, :, None]
-            part = self.nets[t].call(ops, v["nets"][t], descriptor) * mask
-            out = part if out is None else out + part
-        if out is None:
-            nf, nloc, _ = ops.shape(descriptor)
-            out = ops.zeros((nf, nloc, self.out_dim), ops.dtype_of(descriptor))
-        return out
+            member = types == t
+            chosen = chosen | member
+            count = ops.astype(member, idx)
+            index = index + ops.where(member, ops.cumsum(count) - 1 + offset, 0 * count)
+            offset = offset + ops.sum(count) + 2
+            rows = ops.concat([ops.take(flat, ops.nonzero(member)), pad], axis=0)
+            outputs.append(self.nets[t].call(ops, v["nets"][t], rows))
+        outputs.append(ops.zeros((1, self.out_dim), dtype))
+        index = ops.where(chosen, index, 0 * index + offset)
+        out = ops.take(ops.concat(outputs, axis=0), index, axis=0)
+        return ops.reshape(out, (nf, nloc, self.out_dim))
 
     def _grouped_output(self, ops, v, descriptor, groups):
         nf, nloc, _ = ops.shape(descriptor)
