@@ -31,7 +31,9 @@ class TorchSession:
         self.module = TorchModel(model)
         self.loss = loss
         params = [p for p in self.module.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=1e-3)
+        # fused: one kernel over all parameters; the default per-tensor loop took 10 of the 44 ms
+        # of a polar example step (2 ms fused)
+        self.optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.grad_max_norm = training_config.get("gradient_max_norm")
