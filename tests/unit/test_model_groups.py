@@ -9,10 +9,14 @@ from dptensor.model.ops import numpy_ops
 from model_fixtures import make_model, neighbor_inputs, random_frame
 
 
+@pytest.mark.parametrize("types", ["mixed", "sorted", "one_type", "sorted_sel0"])
 @pytest.mark.parametrize("kind", ["ener", "dipole", "polar"])
-def test_grouped_fitting_matches_masked(kind):
-    model = make_model(kind)
-    atype = np.array([0, 1, 1, 0, 1, 1, 0, 1])
+def test_grouped_fitting_matches_masked(kind, types):
+    """Also with types in blocks (sliced, not gathered) and groups covering every atom in order
+    (joined, no gather at all)."""
+    fitting = {"sel_type": [0]} if types == "sorted_sel0" and kind != "ener" else None
+    model = make_model(kind, fitting=fitting)
+    atype = {"mixed": [0, 1, 1, 0, 1, 1, 0, 1], "one_type": [1] * 8}.get(types, [0, 0, 0, 1, 1, 1, 1, 1])
     coord, atype = random_frame(3, atype)
     inp = neighbor_inputs(model, coord, None, atype)
     plain = model.call_atomic(numpy_ops, model.variables, inp["coord"], inp["atype"], inp["nlist"], inp["shift"])
