@@ -30,7 +30,7 @@ class TorchSession:
             torch.manual_seed(int(seed))
         self.module = TorchModel(model)
         self.loss = loss
-        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.params = params = [p for p in self.module.parameters() if p.requires_grad]
         # fused: one kernel over all parameters; the default per-tensor loop took 10 of the 44 ms
         # of a polar example step (2 ms fused)
         self.optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
@@ -54,7 +54,11 @@ class TorchSession:
         pred = self.predict(tb, create_graph=True)
         loss, parts = self.loss.compute(torch_ops, pred, tb, lr)
         if loss is not None:
-            loss.backward()
+            # the gradient of the parameters only: loss.backward() would also carry it on to the
+            # environment matrix, the leaf that the forces were taken against
+            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+            for p, g in zip(self.params, grads):
+                p.grad = g
             if self.grad_max_norm:
                 torch.nn.utils.clip_grad_norm_(self.module.parameters(), float(self.grad_max_norm))
             self.optimizer.step()
