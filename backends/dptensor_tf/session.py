@@ -19,6 +19,7 @@ from dptensor_tf.serialization import write_checkpoint
 
 INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS)
 NOT_TRACED = ("system",)  # batch metadata the step does not read (a new value must not retrace)
+GROUPS = "type_groups"  # meta entry: Model.type_groups of the batch, as tuples
 
 
 def _dtype(array):
@@ -52,6 +53,10 @@ class TFSession:
                   if k in wanted and isinstance(v, np.ndarray)}
         meta = {k: v for k, v in batch.items()
                 if k not in NOT_TRACED and not isinstance(v, np.ndarray) and k not in arrays}
+        # each type's fitting net on its own atoms, as the PyTorch session does; the positions
+        # are part of the trace (and of its key: same shapes with other types trace anew)
+        groups = Model.type_groups(batch[keys.ATYPE], self.module.ref.ntypes)
+        meta[GROUPS] = None if groups is None else tuple(tuple(int(i) for i in g) for g in groups)
         return arrays, meta
 
     def _function(self, cache, make, arrays, meta):
@@ -66,8 +71,11 @@ class TFSession:
     def predict(self, batch):
         wants_derivs = self.loss.kind == "ener"
         hessian = self.loss.needs_hessian and keys.HESSIAN in batch
+        groups = batch.get(GROUPS)
+        groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         return self.module(batch[keys.COORD], batch[keys.ATYPE], batch[keys.NLIST], batch[keys.SHIFT],
-                           derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS))
+                           derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS),
+                           groups=groups)
 
     # steps -----------------------------------------------------------------------------------
     def _make_train(self, meta):

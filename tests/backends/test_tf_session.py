@@ -11,7 +11,7 @@ tf = pytest.importorskip("dptensor_tf.env").tf  # quiet TensorFlow logging first
 
 from dptensor_tf.backend import TensorFlowBackend  # noqa: E402
 from dptensor_tf.session import TFSession  # noqa: E402
-from tf_helpers import batch_inputs, max_abs_diff, tiny_model  # noqa: E402
+from tf_helpers import ORTHO_BOX, batch_inputs, max_abs_diff, tiny_model  # noqa: E402
 
 from dptensor.data import keys  # noqa: E402
 from dptensor.errors import ModelFileError  # noqa: E402
@@ -111,6 +111,26 @@ def test_one_trace_per_batch_layout():
         session.train_step({**batch, "system": f"s{step}"}, 1e-3 / (step + 1))
     (fn,) = session._train_fns.values()
     assert fn.experimental_get_tracing_count() == 1
+
+
+def test_type_groups_are_part_of_the_trace():
+    """When a batch's frames share their types, each fitting net runs on its own atoms, fixed in
+    the trace: the same shapes with the types in another order trace anew, and both equal
+    PyTorch's step."""
+    pytest.importorskip("torch")
+    from dptensor.data.neighbor import build_nlist, shift_from_image
+
+    model, loss, batch = ener_case(hessian=False)
+    tf_s, pt_s = _sessions(model, loss, {"training": {"seed": 1}})
+    box = np.repeat(np.asarray(ORTHO_BOX)[None], 2, axis=0)
+    for types in ([0, 1, 0, 1, 1], [1, 1, 0, 0, 1], [0, 1, 0, 1, 1]):
+        atype = np.array([types, types])
+        nlist, image = build_nlist(batch["coord"], box, atype, model.rcut, model.sel)
+        b = {**batch, "atype": atype, "nlist": nlist, "shift": shift_from_image(image, box)}
+        got, want = tf_s.train_step(dict(b), 1e-3), pt_s.train_step(dict(b), 1e-3)
+        assert all(abs(got[t] - want[t]) < TOL * max(1.0, abs(want[t])) for t in want) and want
+    assert len(tf_s._train_fns) == 2
+    assert all(fn.experimental_get_tracing_count() == 1 for fn in tf_s._train_fns.values())
 
 
 def test_checkpoint_round_trip_resumes_the_trajectory(tmp_path):
