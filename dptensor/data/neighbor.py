@@ -96,12 +96,16 @@ def _block_pairs(frac, box, centers, shifts, images, ok, rcut):
         near = -np.rint(diff)  # the nearest image in fractional coordinates
         diff = (diff + near) @ box
     rc2 = rcut * rcut
-    # |d + s|^2 for all images in one product; loose screen, exact test below
-    d2 = (np.sum(diff ** 2, axis=-1)[:, :, None] + 2.0 * diff @ shifts.T
-          + np.sum(shifts ** 2, axis=-1))  # nblk x nat x nimg
+    d2 = np.einsum("bjx,bjx->bj", diff, diff)[:, :, None]  # nblk x nat x 1
+    if shifts.any():
+        # |d + s|^2 for all images in one product; loose screen, exact test below
+        d2 = d2 + 2.0 * diff @ shifts.T + np.sum(shifts ** 2, axis=-1)  # nblk x nat x nimg
     ii, jj, kk = np.nonzero(d2 < rc2 * (1.0 + 1e-8) + 1e-8)
-    r = diff[ii, jj] + shifts[kk]  # m x 3
-    d2 = np.sum(r * r, axis=-1)
+    if shifts.any():
+        r = diff[ii, jj] + shifts[kk]  # m x 3
+        d2 = np.sum(r * r, axis=-1)
+    else:  # the nearest image only: the screen's distances are exact
+        d2 = d2[ii, jj, kk]
     keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
     ii, jj, kk = ii[keep], jj[keep], kk[keep]
     img = images[kk] if near is None else images[kk] + near[ii, jj].astype(np.int64)
