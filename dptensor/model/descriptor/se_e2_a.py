@@ -18,6 +18,7 @@ from dptensor.data import keys
 from dptensor.model.serial import Serializable
 from dptensor.model.env_mat import env_mat, env_mat_deriv, env_mat_stats
 from dptensor.model.network import Network
+from dptensor.model.packing import pack_rows
 from dptensor.model.ops import numpy_ops
 
 STD_FLOOR = 1e-2  # a statistic's std below this is raised to it, so normalization never blows up
@@ -155,28 +156,25 @@ class DescrptSeA(Serializable):
         water frame with sel [46, 92] a third of the slots are empty. (The constant rows also keep
         every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)"""
         nf, nloc, n = ops.shape(ss)
-        idx = ops.index_dtype
         flat = ops.reshape(ss, (-1, 1))
         occ = ops.reshape(occupied, (-1,))
-        ctype = ops.astype(atype, idx)[:, :, None]  # nf x nloc x 1
+        ctype = ops.astype(atype, ops.index_dtype)[:, :, None]  # nf x nloc x 1
         empty = ops.astype((0.0 - v["davg"][:, start:start + n, :1]) / v["dstd"][:, start:start + n, :1],
                            ops.dtype_of(ss))  # ntypes x n x 1, as call_env normalizes an empty slot
         empty = ops.reshape(empty, (-1, 1))
-        groups = [None] if self.type_one_side else list(range(self.ntypes))
-        outputs, index, empty_base, offset = [], None, [], 0
-        for ti in groups:
-            member = occ if ti is None else ops.reshape(occupied & (ctype == ti), (-1,))
-            count = ops.astype(member, idx)
-            part = ops.where(member, ops.cumsum(count) - 1 + offset, 0 * count)
-            index = part if index is None else index + part
-            offset = offset + ops.sum(count)
-            empty_base.append(ops.reshape(offset, (1,)))
-            offset = offset + ops.shape(empty)[0]
+        centers = [None] if self.type_one_side else list(range(self.ntypes))
+        members = [occ if ti is None else ops.reshape(occupied & (ctype == ti), (-1,)) for ti in centers]
+        positions, index, starts, _ = pack_rows(ops, members, [ops.shape(empty)[0]] * len(members))
+        outputs = []
+        for ti, pos in zip(centers, positions):
             k = self.net_index(0 if ti is None else ti, tj)
-            rows = ops.concat([ops.take(flat, ops.nonzero(member)), empty], axis=0)
+            rows = ops.concat([ops.take(flat, pos), empty], axis=0)
             outputs.append(self.nets[k].call(ops, v["embeddings"][k], rows))
         # the empty rows of a center type sit after the occupied rows of the net that type uses
-        base = empty_base[0] if self.type_one_side else ops.take(ops.concat(empty_base, axis=0), ctype)
+        if self.type_one_side:
+            base = starts[0]
+        else:
+            base = ops.take(ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), ctype)
         empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
         gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)

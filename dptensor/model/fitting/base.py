@@ -10,6 +10,7 @@ import numpy as np
 
 from dptensor.model.serial import Serializable
 from dptensor.model.network import Network
+from dptensor.model.packing import pack_rows
 from dptensor.model.ops import numpy_ops
 
 
@@ -69,21 +70,19 @@ class TypedFitting(Serializable, abc.ABC):
         more, as symbolic tracing for ``dpt freeze`` needs; their outputs are never read), and
         every atom then reads its row, or a zero row for types outside ``sel_type``."""
         nf, nloc, dim = ops.shape(descriptor)
-        dtype, idx = ops.dtype_of(descriptor), ops.index_dtype
+        dtype = ops.dtype_of(descriptor)
         flat = ops.reshape(descriptor, (-1, dim))
-        types = ops.reshape(ops.astype(atype, idx), (-1,))
+        types = ops.reshape(ops.astype(atype, ops.index_dtype), (-1,))
+        members = [types == t for t in self.sel_type]
+        positions, index, _, total = pack_rows(ops, members, [2] * len(members))
         pad = ops.zeros((2, dim), dtype)
-        outputs, index, offset, chosen = [], 0 * types, 0, types < 0
-        for t in self.sel_type:
-            member = types == t
+        outputs = [self.nets[t].call(ops, v["nets"][t], ops.concat([ops.take(flat, pos), pad], axis=0))
+                   for t, pos in zip(self.sel_type, positions)]
+        outputs.append(ops.zeros((1, self.out_dim), dtype))  # read by the atoms outside sel_type
+        chosen = types < 0
+        for member in members:
             chosen = chosen | member
-            count = ops.astype(member, idx)
-            index = index + ops.where(member, ops.cumsum(count) - 1 + offset, 0 * count)
-            offset = offset + ops.sum(count) + 2
-            rows = ops.concat([ops.take(flat, ops.nonzero(member)), pad], axis=0)
-            outputs.append(self.nets[t].call(ops, v["nets"][t], rows))
-        outputs.append(ops.zeros((1, self.out_dim), dtype))
-        index = ops.where(chosen, index, 0 * index + offset)
+        index = ops.where(chosen, index, 0 * types + total) if members else 0 * types
         out = ops.take(ops.concat(outputs, axis=0), index, axis=0)
         return ops.reshape(out, (nf, nloc, self.out_dim))
 
