@@ -54,14 +54,16 @@ def main(argv=None):
     inputs = first_frame(args.example, model)
     name = model.output_def.name
 
-    groups = Model.type_groups(inputs[1].numpy(), model.ntypes)  # as the training session passes them
+    # as the training session does: its type groups, and the gradient of the parameters only
+    groups = Model.type_groups(inputs[1].numpy(), model.ntypes)
+    params = [p for p in tm.parameters() if p.requires_grad]
 
     def step():
         out = tm(*inputs, derivatives=True, create_graph=True, groups=groups)
         loss = (out[name] ** 2).sum()
         if "force" in out:
             loss = loss + (out["force"] ** 2).sum()
-        loss.backward()
+        torch.autograd.grad(loss, params, allow_unused=True)
 
     for _ in range(3):
         step()

@@ -30,10 +30,10 @@ class TorchSession:
             torch.manual_seed(int(seed))
         self.module = TorchModel(model)
         self.loss = loss
-        self.params = params = [p for p in self.module.parameters() if p.requires_grad]
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
         # fused: one kernel over all parameters; the default per-tensor loop took 10 of the 44 ms
         # of a polar example step (2 ms fused)
-        self.optimizer = torch.optim.Adam(params, lr=1e-3, fused=True)
+        self.optimizer = torch.optim.Adam(self.params, lr=1e-3, fused=True)
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.grad_max_norm = training_config.get("gradient_max_norm")
@@ -60,7 +60,7 @@ class TorchSession:
             for p, g in zip(self.params, grads):
                 p.grad = g
             if self.grad_max_norm:
-                torch.nn.utils.clip_grad_norm_(self.module.parameters(), float(self.grad_max_norm))
+                torch.nn.utils.clip_grad_norm_(self.params, float(self.grad_max_norm))
             self.optimizer.step()
         return {k: float(v.detach()) for k, v in parts.items()}
 

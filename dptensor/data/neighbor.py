@@ -97,14 +97,15 @@ def _block_pairs(frac, box, centers, shifts, images, ok, rcut):
         diff = (diff + near) @ box
     rc2 = rcut * rcut
     d2 = np.einsum("bjx,bjx->bj", diff, diff)[:, :, None]  # nblk x nat x 1
-    if shifts.any():
+    several = shifts.any()  # False: the nearest image only
+    if several:
         # |d + s|^2 for all images in one product; loose screen, exact test below
         d2 = d2 + 2.0 * diff @ shifts.T + np.sum(shifts ** 2, axis=-1)  # nblk x nat x nimg
     ii, jj, kk = np.nonzero(d2 < rc2 * (1.0 + 1e-8) + 1e-8)
-    if shifts.any():
+    if several:
         r = diff[ii, jj] + shifts[kk]  # m x 3
         d2 = np.sum(r * r, axis=-1)
-    else:  # the nearest image only: the screen's distances are exact
+    else:  # the screen's distances are the exact ones
         d2 = d2[ii, jj, kk]
     keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
     ii, jj, kk = ii[keep], jj[keep], kk[keep]
