@@ -7,7 +7,8 @@ The model is the example's, with its initial weights, on the first frame of the 
 system; the loss is |output|^2 (+ |force|^2 for an energy model), so the step takes the
 training step's derivatives (a dipole or polar model here evaluates every atom, not sel_type only). The
 ``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
-``occupied``), which is what dptensor did before; both give the same numbers. Run on an idle machine.
+``occupied``), which is what dptensor did before; ``--no-mirror`` evaluates both slots of a
+same-type pair; all give the same numbers. Run on an idle machine.
 """
 
 import argparse
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from dptensor.config.normalize import normalize
+from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.data.system import load_system
 from dptensor.model import Model
@@ -35,13 +37,16 @@ def first_frame(example, model):
     coord, box = system.coord[:1], None if system.box is None else system.box[:1]
     atype = system.atype[None]
     nlist, image = build_nlist(coord, box, atype, model.rcut, model.sel)[:2]
-    return [torch.from_numpy(np.ascontiguousarray(x)) for x in (coord, atype, nlist, shift_from_image(image, box))]
+    mirror = mirror_slots(nlist, image, atype, model.sel).astype(np.int64)
+    arrays = (coord, atype, nlist, shift_from_image(image, box), mirror)
+    return [torch.from_numpy(np.ascontiguousarray(x)) for x in arrays]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("example", nargs="?", default="se_e2_a")
     p.add_argument("--every-slot", action="store_true")
+    p.add_argument("--no-mirror", action="store_true")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--no-profile", action="store_true")
     args = p.parse_args(argv)
@@ -49,17 +54,20 @@ def main(argv=None):
         model = Model.from_config(normalize(json.load(f))["model"])
     if args.every_slot:
         call_env = model.descriptor.call_env
-        model.descriptor.call_env = lambda ops, v, em, atype, occupied=None: call_env(ops, v, em, atype)
+        model.descriptor.call_env = lambda ops, v, em, atype, *_: call_env(ops, v, em, atype)
     tm = TorchModel(model)
-    inputs = first_frame(args.example, model)
+    *inputs, mirror = first_frame(args.example, model)
+    if args.no_mirror:
+        mirror = None
     name = model.output_def.name
 
-    # as the training session does: its type groups, and the gradient of the parameters only
+    # as the training session does: its type groups, shared mirror embeddings, and the gradient
+    # of the parameters only
     groups = Model.type_groups(inputs[1].numpy(), model.ntypes)
     params = [p for p in tm.parameters() if p.requires_grad]
 
     def step():
-        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups)
+        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups, mirror=mirror)
         loss = (out[name] ** 2).sum()
         if "force" in out:
             loss = loss + (out["force"] ** 2).sum()

@@ -57,27 +57,30 @@ class TorchModel(torch.nn.Module):
                 getattr(self, _key(p)).copy_(torch.as_tensor(np.asarray(value)))
 
     # forward -----------------------------------------------------------------------------
-    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None):
-        return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers, groups)
+    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
+        return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers, groups,
+                                    mirror)
 
     def forward(self, coord, atype, nlist, shift, derivatives=True, hessian=False, create_graph=False,
-                centers=None, groups=None):
+                centers=None, groups=None, mirror=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64 etc.
 
         With ``derivatives`` and an r-differentiable output, adds force and virial; with
         ``hessian`` also the Hessian (nf x 3nat x 3nat). ``create_graph`` keeps the graph of
         the derivatives for training on them. ``centers``: see ``Model.call_atomic`` (tensor
-        outputs only); ``groups``: see ``Model.type_groups``."""
+        outputs only); ``groups``: see ``Model.type_groups``; ``mirror``: see
+        ``Model.call_atomic``."""
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
-            return self.ref.reduce(torch_ops, self.atomic(coord, atype, nlist, shift, centers, groups))
+            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror)
+            return self.ref.reduce(torch_ops, atomic)
         coord = coord.detach()
         descriptor = self.ref.descriptor
         rij, mask = neighbor_vectors(torch_ops, coord, nlist, shift)
         em, deriv = descriptor.env_mat_deriv(torch_ops, rij, mask)
         em = em.requires_grad_(True)
         out = self.ref.reduce(torch_ops, self.ref.call_atomic_env(torch_ops, self.variables(), em, atype,
-                                                                  groups, mask))
+                                                                  groups, mask, mirror))
         (grad_em,) = torch.autograd.grad(out[od.name].sum(), [em], create_graph=create_graph)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
             torch_ops, grad_em, deriv, rij, nlist, coord.shape[1])

@@ -43,6 +43,11 @@ def as_inputs(coord, atype, nlist, shift):
     return coord, atype, nlist, shift
 
 
+def _index(x):
+    """An optional integer input (``mirror``) as an int64 tensor; None stays None."""
+    return None if x is None else tf.cast(tf.convert_to_tensor(x), INDEX_DTYPE)
+
+
 class TFModel(tf.Module):
     """Holds ``model.variables``: network weights as trainable ``tf.Variable`` (unless the
     descriptor is frozen with ``trainable: false``), statistics as non-trainable ones."""
@@ -85,11 +90,11 @@ class TFModel(tf.Module):
             self.vars[_key(p)].assign(np.asarray(value))
 
     # forward -----------------------------------------------------------------------------
-    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None):
+    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
         if centers is not None:
             centers = tf.cast(tf.convert_to_tensor(centers), INDEX_DTYPE)
         return self.ref.call_atomic(tf_ops, self.variables_tree(), coord, atype, nlist, shift, centers,
-                                    groups)
+                                    groups, _index(mirror))
 
     def energy_sum(self, coord, atype, nlist, shift, groups=None):
         """The differentiable output summed over frames (a scalar: frames are independent, so
@@ -98,25 +103,26 @@ class TFModel(tf.Module):
         return tf.reduce_sum(out[self.ref.output_def.name])
 
     def __call__(self, coord, atype, nlist, shift, derivatives=True, hessian=False, centers=None,
-                 create_graph=None, groups=None):
+                 create_graph=None, groups=None, mirror=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64, atype nf x nat,
         nlist nf x nat x nnei (-1 empty), shift nf x nat x nnei x 3 (numpy or tensors).
 
         With ``derivatives`` and an r-differentiable output, adds force and virial; with
         ``hessian`` also the Hessian (nf x 3nat x 3nat). ``centers``: see
         ``Model.call_atomic`` (tensor outputs only); ``groups``: see ``Model.type_groups``
-        (numpy, fixed in a trace). ``create_graph`` is accepted for the PyTorch signature and
-        not needed (see the module docstring)."""
+        (numpy, fixed in a trace); ``mirror``: see ``Model.call_atomic``. ``create_graph`` is
+        accepted for the PyTorch signature and not needed (see the module docstring)."""
         coord, atype, nlist, shift = as_inputs(coord, atype, nlist, shift)
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
-            return self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, centers, groups))
+            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror)
+            return self.ref.reduce(tf_ops, atomic)
         rij, mask = neighbor_vectors(tf_ops, coord, nlist, shift)
         em, deriv = self.ref.descriptor.env_mat_deriv(tf_ops, rij, mask)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(em)
             out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype,
-                                                                   groups, mask))
+                                                                   groups, mask, _index(mirror)))
             total = tf.reduce_sum(out[od.name])
         grad_em = tape.gradient(total, em)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(

@@ -17,7 +17,7 @@ from dptensor_tf.model import TFModel
 from dptensor_tf.ops import tf_ops
 from dptensor_tf.serialization import write_checkpoint
 
-INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS)
+INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS, keys.MIRROR)
 NOT_TRACED = ("system",)  # batch metadata the step does not read (a new value must not retrace)
 GROUPS = "type_groups"  # meta entry: Model.type_groups of the batch, as tuples
 
@@ -40,13 +40,14 @@ class TFSession:
         if optimizer_state is not None:
             self.optimizer.load_state(optimizer_state)
         self.grad_max_norm = training_config.get("gradient_max_norm")
+        self.mirror = model.mirror_valid()  # same-type pairs share one embedding evaluation
         self._train_fns, self._eval_fns = {}, {}
         self.xla = use_xla()
 
     # batches ---------------------------------------------------------------------------------
     def split(self, batch):
         """(tensors the step reads, Python metadata such as natoms / nsel)."""
-        wanted = set(INPUTS) | set(self.loss.label_keys())
+        wanted = set(INPUTS) - set(() if self.mirror else (keys.MIRROR,)) | set(self.loss.label_keys())
         # labels are float64 as loaded; a float32 array from elsewhere would fail in TF, which,
         # unlike numpy and torch, never promotes dtypes
         arrays = {k: tf.convert_to_tensor(np.ascontiguousarray(v, _dtype(v))) for k, v in batch.items()
@@ -75,7 +76,7 @@ class TFSession:
         groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         return self.module(batch[keys.COORD], batch[keys.ATYPE], batch[keys.NLIST], batch[keys.SHIFT],
                            derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS),
-                           groups=groups)
+                           groups=groups, mirror=batch.get(keys.MIRROR))
 
     # steps -----------------------------------------------------------------------------------
     def _make_train(self, meta):

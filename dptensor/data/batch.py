@@ -11,6 +11,7 @@ import logging
 import numpy as np
 
 from dptensor.data import keys
+from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_neighbor_list, shift_from_image
 from dptensor.data.sampling import resolve_batch_sizes, system_probs
 from dptensor.errors import InputError
@@ -25,6 +26,8 @@ class NlistCache:
     """Neighbor lists of one system's frames, built on first use (frames never move in training).
 
     The integer image is cached rather than the float shift: 3 bytes instead of 24 per slot.
+    So are the mirror slots (``dptensor.data.mirror``) that let a same-type pair share one
+    embedding evaluation.
     With ``centers`` (sorted atom indices), the lists are those of these atoms only (a dipole
     or polar model evaluates only its atoms of sel_type).
     """
@@ -33,17 +36,20 @@ class NlistCache:
         self.system, self.rcut, self.sel, self.centers = system, rcut, list(sel), centers
         self.nlist = None  # nf x nat x nnei int32, allocated on first use
         self.image = None  # nf x nat x nnei x 3, int8 unless a frame needs wider
+        self.mirror = None  # nf x nat x nnei int32
         self.built = np.zeros(system.nframes, bool)
         self.dropped = np.zeros(len(self.sel), np.int64)  # summed over built frames
         self._warned = False
 
     def get(self, frames):
-        """(nlist int64, image) of the given frame indices, building the missing ones."""
+        """(nlist int64, image, mirror int64) of the given frame indices, building the missing
+        ones."""
         frames = np.asarray(frames, dtype=np.int64)
         todo = np.unique(frames[~self.built[frames]])
         if todo.size:
             self._build(todo)
-        return self.nlist[frames].astype(np.int64), self.image[frames]
+        nlist, mirror = (a[frames].astype(np.int64) for a in (self.nlist, self.mirror))
+        return nlist, self.image[frames], mirror
 
     def _build(self, todo):
         s = self.system
@@ -53,10 +59,12 @@ class NlistCache:
             nc, nnei = res.nlist.shape[1:]
             self.nlist = np.full((s.nframes, nc, nnei), -1, np.int32)
             self.image = np.zeros((s.nframes, nc, nnei, 3), res.image.dtype)
+            self.mirror = np.full((s.nframes, nc, nnei), -1, np.int32)
         if res.image.dtype.itemsize > self.image.dtype.itemsize:
             self.image = self.image.astype(res.image.dtype)
         self.nlist[todo] = res.nlist
         self.image[todo] = res.image
+        self.mirror[todo] = mirror_slots(res.nlist, res.image, s.atype, self.sel, self.centers)
         self.built[todo] = True
         self.dropped += res.dropped.sum(axis=0)
         if self.dropped.any() and not self._warned:
@@ -126,18 +134,20 @@ class DataSystemSet:
 
     def batch(self, isys, frames):
         """Frames of one system as a dict: COORD nb x nat x 3, BOX nb x 3 x 3 (periodic only),
-        ATYPE nb x nat, NLIST nb x nc x nnei int64, SHIFT nb x nc x nnei x 3 float64, each
-        label the system has (keys layouts), NATOMS int and SYSTEM path. nc = nat, unless the
-        set has ``center_types``: then the lists are those of the nc atoms ``keys.CENTERS`` (nb x nc)."""
+        ATYPE nb x nat, NLIST nb x nc x nnei int64, SHIFT nb x nc x nnei x 3 float64, MIRROR
+        nb x nc x nnei int64, each label the system has (keys layouts), NATOMS int and SYSTEM
+        path. nc = nat, unless the set has ``center_types``: then the lists are those of the nc
+        atoms ``keys.CENTERS`` (nb x nc)."""
         s = self.systems[isys]
         frames = np.asarray(frames, dtype=np.int64)
-        nlist, image = self._cache[isys].get(frames)
+        nlist, image, mirror = self._cache[isys].get(frames)
         box = None if s.box is None else s.box[frames]
         out = {
             keys.COORD: s.coord[frames],
             keys.ATYPE: np.broadcast_to(s.atype, (frames.size, s.natoms)).copy(),
             keys.NLIST: nlist,
             keys.SHIFT: shift_from_image(image, box),
+            keys.MIRROR: mirror,
         }
         if box is not None:
             out[keys.BOX] = box

@@ -14,6 +14,9 @@ SHIFT = "shift"  # nf x nat x nnei x 3, Cartesian periodic-image shift: r_ij = c
 # nf x nc int: the atoms whose neighbor lists NLIST and SHIFT hold, when not every atom is a center
 # (a dipole or polar model evaluates its atoms of sel_type only)
 CENTERS = "centers"
+# nf x nc x nnei int: per slot, -1 or the position inside its type block of the mirror slot whose
+# embedding it shares (same-type pairs, see dptensor.data.mirror)
+MIRROR = "mirror"
 
 # labels, named after their data files (set.*/<name>.npy)
 ENERGY = "energy"  # nf

@@ -88,7 +88,7 @@ class Model:
         return not (parts[:2] == ["fitting", "nets"] and int(parts[2]) not in self.sel_type)
 
     # math --------------------------------------------------------------------------------
-    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None):
+    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
         """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
 
         coord nf x nall x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
@@ -96,16 +96,18 @@ class Model:
         centers are the first nloc atoms (all of them when nloc = nall); ``centers`` (nf x nloc
         int) names them instead (atype, nlist and shift describe the centers): see
         ``center_index``. ``groups``
-        (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only."""
+        (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only;
+        ``mirror`` (``keys.MIRROR``, when ``mirror_valid``) shares the embedding of same-type pairs."""
         center = None if centers is None else ops.gather_rows(coord, centers)
         em = self.descriptor.env_mat(ops, coord, nlist, shift, center)
-        return self.call_atomic_env(ops, v, em, atype, groups, nlist >= 0)
+        return self.call_atomic_env(ops, v, em, atype, groups, nlist >= 0, mirror)
 
-    def call_atomic_env(self, ops, v, em, atype, groups=None, occupied=None):
+    def call_atomic_env(self, ops, v, em, atype, groups=None, occupied=None, mirror=None):
         """``call_atomic`` from the environment matrix of the centers (``env_mat``), for backends
         that take derivatives with respect to it (see ``env_mat.forces_from_env_grad``).
-        ``occupied`` (nlist >= 0) saves the embedding of empty slots (``DescrptSeA.call_env``)."""
-        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype, occupied)
+        ``occupied`` (nlist >= 0) saves the embedding of empty slots, ``mirror`` that of the
+        second slot of same-type pairs (``DescrptSeA.call_env``)."""
+        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype, occupied, mirror)
         out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype, groups)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}
@@ -121,6 +123,12 @@ class Model:
             return None
         idx = np.nonzero(np.isin(atype[0], self.sel_type))[0]
         return np.broadcast_to(idx, (atype.shape[0], idx.size)).copy()
+
+    def mirror_valid(self):
+        """Whether ``mirror`` may be passed with this model's descriptor statistics (which
+        training never changes)."""
+        v = self.descriptor.variables
+        return self.descriptor.mirror_embedding_valid(v["davg"], v["dstd"])
 
     @staticmethod
     def type_groups(atype, ntypes):

@@ -4,7 +4,8 @@ Every test that asks for ``backend_runner`` runs once per backend that ``availab
 lists (a backend whose framework is not installed is not listed). The runner has one signature
 for all backends::
 
-    run(model, coord, atype, nlist, shift, derivatives=True, hessian=False) -> {key: np.ndarray}
+    run(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None)
+        -> {key: np.ndarray}
 
 with numpy inputs (nf frames; see ``dptensor.data.keys``) and numpy outputs under the keys of
 ``dptensor.data.keys`` (P_*). A new backend needs one adapter in ``ADAPTERS``; the tests do not
@@ -19,21 +20,23 @@ import pytest
 from dptensor.backend.registry import GROUP, available_backends
 
 
-def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False):
+def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None):
     import torch
 
     from dptensor_pt.model import TorchModel
 
     module = TorchModel(model)
     args = [torch.from_numpy(np.ascontiguousarray(x)) for x in (coord, atype, nlist, shift)]
-    out = module(*args, derivatives=derivatives, hessian=hessian)
+    mirror = None if mirror is None else torch.from_numpy(mirror)
+    out = module(*args, derivatives=derivatives, hessian=hessian, mirror=mirror)
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
 
 
-def _run_tf(model, coord, atype, nlist, shift, derivatives=True, hessian=False):
+def _run_tf(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None):
     from dptensor_tf.model import TFModel
 
-    out = TFModel(model)(coord, atype, nlist, shift, derivatives=derivatives, hessian=hessian)
+    out = TFModel(model)(coord, atype, nlist, shift, derivatives=derivatives, hessian=hessian,
+                         mirror=mirror)
     return {k: v.numpy() for k, v in out.items()}
 
 

@@ -8,6 +8,8 @@ from model_fixtures import (SMALL_BOX, TRICLINIC_BOX, VARIANTS, make_model, make
 
 from dptensor.backend.registry import available_backends
 from dptensor.data import keys
+from dptensor.data.mirror import mirror_slots
+from dptensor.data.neighbor import build_neighbor_list
 from dptensor.model.network import ACTIVATIONS
 
 FRAMES = {
@@ -17,17 +19,30 @@ FRAMES = {
 }
 
 
-def batch(model, frame_name):
-    """Two frames of the same system in one batch: a random frame and a strained, rattled and
-    rotated copy (the backend must keep frames apart)."""
+def _two_frames(frame_name):
+    """A random frame and a strained, rattled and rotated copy: coords, boxes (or None), atype."""
     atype, box = FRAMES[frame_name]
     coord, atype = random_frame(30, atype, box)
     rot, strain = random_rotation(31), np.diag([1.03, 0.98, 1.01])
     noise = np.random.default_rng(32).normal(scale=0.03, size=coord.shape)
     second = (coord @ strain + noise) @ rot.T
-    second_box = None if box is None else box @ strain @ rot.T
-    return stack_inputs([neighbor_inputs(model, coord, box, atype),
-                         neighbor_inputs(model, second, second_box, atype)])
+    boxes = None if box is None else [box, box @ strain @ rot.T]
+    return [coord, second], boxes, atype
+
+
+def batch(model, frame_name):
+    """Two frames of the same system in one batch (the backend must keep frames apart)."""
+    coords, boxes, atype = _two_frames(frame_name)
+    return stack_inputs([neighbor_inputs(model, c, None if boxes is None else b, atype)
+                         for c, b in zip(coords, boxes or [None, None])])
+
+
+def mirror_of(model, frame_name):
+    """``keys.MIRROR`` of ``batch(model, frame_name)``."""
+    coords, boxes, atype = _two_frames(frame_name)
+    res = build_neighbor_list(np.stack(coords), None if boxes is None else np.stack(boxes), atype,
+                              model.rcut, model.sel)
+    return mirror_slots(res.nlist, res.image, atype, model.sel).astype(np.int64)
 
 
 def assert_matches(got, want, rtol, what):
@@ -63,6 +78,21 @@ def test_outputs_match_reference(backend_runner, variant, frame_name):
             assert got[keys.P_VIRIAL].shape == (nf, 3, 3)
     # the frames of the batch are different, so a backend mixing them up would be caught
     assert np.abs(want[od.name][0] - want[od.name][1]).max() > 1e-8
+
+
+@pytest.mark.parametrize("frame_name", ["cluster", "small-box"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_shared_mirror_embedding_matches_reference(backend_runner, variant, frame_name):
+    """With ``mirror`` (same-type pairs share one embedding evaluation, as in training) every
+    output, forces and virial included, is the reference's computed without it."""
+    model = make_variant(variant)
+    inputs = batch(model, frame_name)
+    mirror = mirror_of(model, frame_name)
+    assert (mirror >= 0).any()
+    plain = backend_runner(model, **inputs, derivatives=True)
+    got = backend_runner(model, **inputs, derivatives=True, mirror=mirror)
+    assert_matches(got, model(**inputs), 1e-10, f"{variant} with mirror")
+    assert_matches(got, plain, 1e-12, f"{variant} with mirror, against the backend without")
 
 
 @pytest.mark.parametrize("kind", ["ener", "dipole", "polar"])

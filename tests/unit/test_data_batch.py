@@ -9,6 +9,7 @@ import pytest
 
 from dptensor.data import keys
 from dptensor.data.batch import NATOMS, SYSTEM, DataSystemSet
+from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.data.sampling import resolve_batch_sizes, system_probs
 from dptensor.data.system import DeepmdSystem, load_system
@@ -103,9 +104,12 @@ def test_batch_contents_match_the_system_and_nlist():
         np.testing.assert_array_equal(b[keys.NLIST], nlist)
         assert b[keys.NLIST].dtype == np.int64 and b[keys.SHIFT].dtype == np.float64
         np.testing.assert_allclose(b[keys.SHIFT], shift_from_image(image, box))
+        mirror = mirror_slots(nlist, image, s.atype, [30, 60])
+        np.testing.assert_array_equal(b[keys.MIRROR], mirror)
+        assert b[keys.MIRROR].dtype == np.int64 and (mirror >= 0).any()
         assert (keys.BOX in b) == s.periodic
-        assert set(b) - {keys.COORD, keys.BOX, keys.ATYPE, keys.NLIST, keys.SHIFT, NATOMS,
-                         SYSTEM} == set(s.labels)
+        assert set(b) - {keys.COORD, keys.BOX, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.MIRROR,
+                         NATOMS, SYSTEM} == set(s.labels)
     assert seen == {water.path, dip.path}
     assert ds._cache[0].built.sum() <= 3  # built lazily, only the frames used
 

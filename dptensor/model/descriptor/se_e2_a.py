@@ -102,11 +102,15 @@ class DescrptSeA(Serializable):
         """R and dR/dr_ij from neighbor vectors (see ``env_mat.env_mat_deriv``)."""
         return env_mat_deriv(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
 
-    def call_env(self, ops, v, em, atype, occupied=None):
+    def call_env(self, ops, v, em, atype, occupied=None, mirror=None):
         """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64).
 
         ``occupied`` (nf x nloc x nnei bool, nlist >= 0) gives the same result with less work:
-        the embedding nets then run on the occupied slots only (see ``_embed_occupied``)."""
+        the embedding nets then run on the occupied slots only (see ``_embed_occupied``).
+        ``mirror`` (with ``occupied``; ``keys.MIRROR``, from ``dptensor.data.mirror``) saves
+        more: the second slot of a same-type pair reads its partner's embedding. It is valid
+        when the radial statistics are the same in every slot of a type
+        (``mirror_embedding_valid``), as ``compute_stats`` makes them."""
         nf, nloc = ops.shape(em)[:2]
         davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
         dstd = ops.take(v["dstd"], atype, axis=0)
@@ -122,7 +126,7 @@ class DescrptSeA(Serializable):
                 gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
             else:
                 gg = self._embed_occupied(ops, v, block[..., 0], occupied[:, :, start:start + n],
-                                          atype, tj, start)
+                                          atype, tj, start, _block_mirror(ops, mirror, start, n))
             start += n
             if self.exclude_types:
                 block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
@@ -146,7 +150,7 @@ class DescrptSeA(Serializable):
             out = part if out is None else out + part
         return out
 
-    def _embed_occupied(self, ops, v, ss, occupied, atype, tj, start):
+    def _embed_occupied(self, ops, v, ss, occupied, atype, tj, start, mirror=None):
         """``_embed`` without running the nets on empty slots: ss (normalized radial column) and
         occupied nf x nloc x n -> nf x nloc x n x M1.
 
@@ -154,16 +158,21 @@ class DescrptSeA(Serializable):
         the slot: each net runs on its occupied slots followed by these ntypes x n constant rows,
         and every slot then reads its row (a gather, whose gradient sums shared rows back). In a
         water frame with sel [46, 92] a third of the slots are empty. (The constant rows also keep
-        every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)"""
+        every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)
+        ``mirror`` (flat index nf*nloc*n of the partner slot, or -1; see ``_block_mirror``):
+        such a slot runs no net either and reads its partner's row."""
         nf, nloc, n = ops.shape(ss)
         flat = ops.reshape(ss, (-1, 1))
         occ = ops.reshape(occupied, (-1,))
+        if mirror is not None:
+            occ = occ & (mirror < 0)
         ctype = ops.astype(atype, ops.index_dtype)[:, :, None]  # nf x nloc x 1
         empty = ops.astype((0.0 - v["davg"][:, start:start + n, :1]) / v["dstd"][:, start:start + n, :1],
                            ops.dtype_of(ss))  # ntypes x n x 1, as call_env normalizes an empty slot
         empty = ops.reshape(empty, (-1, 1))
         centers = [None] if self.type_one_side else list(range(self.ntypes))
-        members = [occ if ti is None else ops.reshape(occupied & (ctype == ti), (-1,)) for ti in centers]
+        members = [occ if ti is None else occ & ops.reshape(occupied & (ctype == ti), (-1,))
+                   for ti in centers]
         positions, index, starts, _ = pack_rows(ops, members, [ops.shape(empty)[0]] * len(members))
         outputs = []
         for ti, pos in zip(centers, positions):
@@ -177,11 +186,20 @@ class DescrptSeA(Serializable):
             base = ops.take(ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), ctype)
         empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
+        if mirror is not None:
+            shared = mirror >= 0
+            index = ops.where(shared, ops.take(index, ops.where(shared, mirror, 0 * mirror)), index)
         gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)
         return ops.reshape(gg, (nf, nloc, n, ops.shape(gg)[-1]))
 
     def __call__(self, coord, atype, nlist, shift):
         return self.call(numpy_ops, self.variables, coord, atype, nlist, shift)
+
+    @staticmethod
+    def mirror_embedding_valid(davg, dstd):
+        """Whether the two slots of a same-type pair normalize their radial value alike (see
+        ``call_env``): davg and dstd (ntypes x nnei x 4, numpy) equal in every slot of a type."""
+        return all(np.all(x[:, :, 0] == x[:, :1, 0]) for x in (np.asarray(davg), np.asarray(dstd)))
 
     # statistics --------------------------------------------------------------------------
     def compute_stats(self, batches):
@@ -221,3 +239,13 @@ class DescrptSeA(Serializable):
             "env_protection": self.env_protection,
         }
 
+
+def _block_mirror(ops, mirror, start, n):
+    """The slots [start, start + n) of ``mirror`` (``keys.MIRROR``: partner position inside the
+    block of its frame) as flat indices into the block of all frames, nf*nloc*n; None stays None."""
+    if mirror is None:
+        return None
+    nf, nloc = ops.shape(mirror)[:2]
+    block = mirror[:, :, start:start + n]
+    offset = ops.reshape(ops.arange(nf) * (nloc * n), (nf, 1, 1))
+    return ops.reshape(ops.where(block >= 0, block + offset, block), (-1,))
