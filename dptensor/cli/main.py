@@ -9,6 +9,7 @@ import warnings
 from dptensor import __version__
 from dptensor.cli import convert, doc_train_input, freeze, neighbor_stat, plot, show, test, train
 from dptensor.errors import DptError
+from dptensor.utils.allocator import tune_malloc
 
 SUBCOMMANDS = (train, freeze, test, convert, neighbor_stat, doc_train_input, plot, show)
 
@@ -64,6 +65,7 @@ def main(argv=None):
         parser.print_help()
         return 1
     restore_logging = setup_logging(args.verbose)
+    tune_malloc()
     try:
         return int(args.func(args) or 0)
     except DptError as exc:
