@@ -1,6 +1,7 @@
 """The PyTorch backend's entry point (registered as ``pt`` and ``pytorch``)."""
 
 from dptensor.backend.base import Backend
+from dptensor.utils.allocator import tune_malloc
 
 
 class PyTorchBackend(Backend):
@@ -14,6 +15,8 @@ class PyTorchBackend(Backend):
 
     def create_session(self, model, loss, config, checkpoint=None):
         from dptensor_pt.session import TorchSession
+
+        tune_malloc()
 
         state = checkpoint["optimizer"] if checkpoint else None
         return TorchSession(model, loss, config, optimizer_state=state)
@@ -40,11 +43,13 @@ class PyTorchBackend(Backend):
     def evaluator(self, path):
         from dptensor_pt.infer import TorchEvaluator
 
+        tune_malloc()
         return TorchEvaluator(path)
 
     def model_evaluator(self, model):
         from dptensor_pt.infer import ModelEvaluator
 
+        tune_malloc()
         return ModelEvaluator(model)
 
     def write_checkpoint(self, model, path):

@@ -9,7 +9,6 @@ import warnings
 from dptensor import __version__
 from dptensor.cli import convert, doc_train_input, freeze, neighbor_stat, plot, show, test, train
 from dptensor.errors import DptError
-from dptensor.utils.allocator import tune_malloc
 
 SUBCOMMANDS = (train, freeze, test, convert, neighbor_stat, doc_train_input, plot, show)
 
@@ -65,7 +64,6 @@ def main(argv=None):
         parser.print_help()
         return 1
     restore_logging = setup_logging(args.verbose)
-    tune_malloc()
     try:
         return int(args.func(args) or 0)
     except DptError as exc:
