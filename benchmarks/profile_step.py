@@ -8,7 +8,8 @@ system; the loss is |output|^2 (+ |force|^2 for an energy model), so the step ta
 training step's derivatives (a dipole or polar model here evaluates every atom, not sel_type only). The
 ``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
 ``occupied``), which is what dptensor did before; ``--no-mirror`` evaluates both slots of a
-same-type pair; all give the same numbers. Run on an idle machine.
+same-type pair; all give the same numbers. ``DPT_MALLOC_TUNE=0`` leaves glibc malloc at its
+defaults (the PyTorch backend tunes it, see ``dptensor/utils/allocator.py``). Run on an idle machine.
 """
 
 import argparse
@@ -24,6 +25,7 @@ from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.data.system import load_system
 from dptensor.model import Model
+from dptensor.utils.allocator import tune_malloc
 from dptensor_pt.model import TorchModel
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "water")
@@ -61,8 +63,9 @@ def main(argv=None):
         mirror = None
     name = model.output_def.name
 
-    # as the training session does: its type groups, shared mirror embeddings, and the gradient
-    # of the parameters only
+    # as the training session does: malloc tuning (DPT_MALLOC_TUNE=0 turns it off), its type
+    # groups, shared mirror embeddings, and the gradient of the parameters only
+    tune_malloc()
     groups = Model.type_groups(inputs[1].numpy(), model.ntypes)
     params = [p for p in tm.parameters() if p.requires_grad]
 
