@@ -43,6 +43,8 @@ def _frame_partners(nlist, image, atype, rows):
     nc, nnei = nlist.shape
     nat = atype.shape[0]
     occupied = nlist >= 0
+    if not occupied.any():
+        return np.full((nc, nnei), -1)
     center = np.broadcast_to(rows[:, None], nlist.shape)
     neighbor = np.where(occupied, nlist, 0)
     image = image.astype(np.int64)

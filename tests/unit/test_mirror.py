@@ -78,6 +78,16 @@ def test_a_list_cut_by_sel_marks_only_pairs_seen_from_both_sides():
         assert res.nlist[f, r, starts[block[k]] + local] == i
 
 
+def test_lists_without_neighbors():
+    """No center, or centers without any neighbor: nothing to share, and no error."""
+    sel = [2, 3]
+    empty = np.full((2, 0, 5), -1)
+    assert mirror_slots(empty, np.zeros((2, 0, 5, 3), np.int8), ATYPE, sel).shape == (2, 0, 5)
+    lonely = np.full((1, 3, 5), -1)
+    out = mirror_slots(lonely, np.zeros((1, 3, 5, 3), np.int8), [0, 1, 1], sel)
+    assert (out == -1).all()
+
+
 def test_centers_are_the_rows():
     """Lists of some atoms only (dipole/polar centers): partners are looked up by atom index."""
     sel = make_model("ener").sel
