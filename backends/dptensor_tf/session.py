@@ -40,14 +40,15 @@ class TFSession:
         if optimizer_state is not None:
             self.optimizer.load_state(optimizer_state)
         self.grad_max_norm = training_config.get("gradient_max_norm")
-        self.mirror = model.mirror_valid()  # same-type pairs share one embedding evaluation
+        # same-type pairs share one embedding evaluation when the statistics allow it
+        self.inputs = set(INPUTS) if model.mirror_valid() else set(INPUTS) - {keys.MIRROR}
         self._train_fns, self._eval_fns = {}, {}
         self.xla = use_xla()
 
     # batches ---------------------------------------------------------------------------------
     def split(self, batch):
         """(tensors the step reads, Python metadata such as natoms / nsel)."""
-        wanted = set(INPUTS) - set(() if self.mirror else (keys.MIRROR,)) | set(self.loss.label_keys())
+        wanted = self.inputs | set(self.loss.label_keys())
         # labels are float64 as loaded; a float32 array from elsewhere would fail in TF, which,
         # unlike numpy and torch, never promotes dtypes
         arrays = {k: tf.convert_to_tensor(np.ascontiguousarray(v, _dtype(v))) for k, v in batch.items()

@@ -57,8 +57,9 @@ def _frame_partners(nlist, image, atype, rows):
     own = np.where(occupied, key(center, neighbor, image), -1).ravel()
     wanted = key(neighbor, center, -image).ravel()
     order = np.argsort(own, kind="stable")
-    at = np.minimum(np.searchsorted(own[order], wanted), own.size - 1)
-    partner = np.where(own[order][at] == wanted, order[at], -1).reshape(nc, nnei)
+    ranked = own[order]
+    at = np.minimum(np.searchsorted(ranked, wanted), own.size - 1)
+    partner = np.where(ranked[at] == wanted, order[at], -1).reshape(nc, nnei)
     flat = np.arange(nc * nnei).reshape(nc, nnei)
     same_type = atype[center] == atype[neighbor]
     later = (neighbor < center) | ((neighbor == center) & (partner < flat))

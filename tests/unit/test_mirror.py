@@ -133,12 +133,13 @@ def test_marked_slots_read_their_partners_embedding(option):
     start = 0
     for tj, n in enumerate(d.sel):
         occupied, block = res.nlist[:, :, start:start + n] >= 0, mirror[:, :, start:start + n]
-        flat = _block_mirror(numpy_ops, mirror, start, n)
+        flat = _block_mirror(numpy_ops, mirror, start, n).reshape(-1)
         marked = (flat >= 0).reshape(block.shape)
         assert marked.any()
         changed = ss[:, :, start:start + n].copy()
         changed[marked] += 0.5
-        shared = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start, flat)
+        shared = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start,
+                                   flat.reshape(block.shape))
         # what each marked slot must hold: the embedding of its partner's (unchanged) value
         partner = ss[:, :, start:start + n].reshape(-1)[flat[flat >= 0]]
         changed.reshape(-1)[flat >= 0] = partner

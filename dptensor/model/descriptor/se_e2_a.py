@@ -159,20 +159,18 @@ class DescrptSeA(Serializable):
         and every slot then reads its row (a gather, whose gradient sums shared rows back). In a
         water frame with sel [46, 92] a third of the slots are empty. (The constant rows also keep
         every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)
-        ``mirror`` (flat index nf*nloc*n of the partner slot, or -1; see ``_block_mirror``):
-        such a slot runs no net either and reads its partner's row."""
+        ``mirror`` (nf x nloc x n, flat index nf*nloc*n of the partner slot, or -1; see
+        ``_block_mirror``): such a slot runs no net either and reads its partner's row."""
         nf, nloc, n = ops.shape(ss)
         flat = ops.reshape(ss, (-1, 1))
-        occ = ops.reshape(occupied, (-1,))
-        if mirror is not None:
-            occ = occ & (mirror < 0)
+        live = occupied if mirror is None else occupied & (mirror < 0)  # slots that run a net
+        occ = ops.reshape(live, (-1,))
         ctype = ops.astype(atype, ops.index_dtype)[:, :, None]  # nf x nloc x 1
         empty = ops.astype((0.0 - v["davg"][:, start:start + n, :1]) / v["dstd"][:, start:start + n, :1],
                            ops.dtype_of(ss))  # ntypes x n x 1, as call_env normalizes an empty slot
         empty = ops.reshape(empty, (-1, 1))
         centers = [None] if self.type_one_side else list(range(self.ntypes))
-        members = [occ if ti is None else occ & ops.reshape(occupied & (ctype == ti), (-1,))
-                   for ti in centers]
+        members = [occ if ti is None else ops.reshape(live & (ctype == ti), (-1,)) for ti in centers]
         positions, index, starts, _ = pack_rows(ops, members, [ops.shape(empty)[0]] * len(members))
         outputs = []
         for ti, pos in zip(centers, positions):
@@ -187,6 +185,7 @@ class DescrptSeA(Serializable):
         empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
         if mirror is not None:
+            mirror = ops.reshape(mirror, (-1,))
             shared = mirror >= 0
             index = ops.where(shared, ops.take(index, ops.where(shared, mirror, 0 * mirror)), index)
         gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)
@@ -242,10 +241,11 @@ class DescrptSeA(Serializable):
 
 def _block_mirror(ops, mirror, start, n):
     """The slots [start, start + n) of ``mirror`` (``keys.MIRROR``: partner position inside the
-    block of its frame) as flat indices into the block of all frames, nf*nloc*n; None stays None."""
+    block of its frame), nf x nloc x n, as flat indices into the block of all frames (nf*nloc*n);
+    None stays None."""
     if mirror is None:
         return None
     nf, nloc = ops.shape(mirror)[:2]
     block = mirror[:, :, start:start + n]
     offset = ops.reshape(ops.arange(nf) * (nloc * n), (nf, 1, 1))
-    return ops.reshape(ops.where(block >= 0, block + offset, block), (-1,))
+    return ops.where(block >= 0, block + offset, block)
