@@ -8,7 +8,8 @@ system; the loss is |output|^2 (+ |force|^2 for an energy model), so the step ta
 training step's derivatives (a dipole or polar model here evaluates every atom, not sel_type only). The
 ``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
 ``occupied``), which is what dptensor did before; ``--no-mirror`` evaluates both slots of a
-same-type pair; all give the same numbers. ``DPT_MALLOC_TUNE=0`` leaves glibc malloc at its
+same-type pair; ``--no-trim`` keeps every slot of the neighbor lists instead of cutting each
+type block to the widths the frame uses (``dptensor.data.trim``); all give the same numbers. ``DPT_MALLOC_TUNE=0`` leaves glibc malloc at its
 defaults (the PyTorch backend tunes it, see ``dptensor/utils/allocator.py``). Run on an idle machine.
 """
 
@@ -22,7 +23,9 @@ import torch
 
 from dptensor.config.normalize import normalize
 from dptensor.data.mirror import mirror_slots
+from dptensor.data import keys
 from dptensor.data.neighbor import build_nlist, shift_from_image
+from dptensor.data.trim import trim_blocks
 from dptensor.data.system import load_system
 from dptensor.model import Model
 from dptensor.utils.allocator import tune_malloc
@@ -31,7 +34,7 @@ from dptensor_pt.model import TorchModel
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "water")
 
 
-def first_frame(example, model):
+def first_frame(example, model, trim=True):
     with open(os.path.join(EXAMPLES, example, "input.json")) as f:
         cfg = json.load(f)
     path = os.path.join(EXAMPLES, example, cfg["training"]["training_data"]["systems"][0])
@@ -40,8 +43,11 @@ def first_frame(example, model):
     atype = system.atype[None]
     nlist, image = build_nlist(coord, box, atype, model.rcut, model.sel)[:2]
     mirror = mirror_slots(nlist, image, atype, model.sel).astype(np.int64)
-    arrays = (coord, atype, nlist, shift_from_image(image, box), mirror)
-    return [torch.from_numpy(np.ascontiguousarray(x)) for x in arrays]
+    lists = {keys.NLIST: nlist, keys.SHIFT: shift_from_image(image, box), keys.MIRROR: mirror}
+    if trim:  # as the training sessions do
+        lists = trim_blocks(lists, model.sel)
+    arrays = (coord, atype, lists[keys.NLIST], lists[keys.SHIFT], lists[keys.MIRROR])
+    return [torch.from_numpy(np.ascontiguousarray(x)) for x in arrays], lists.get(keys.WIDTHS)
 
 
 def main(argv=None):
@@ -49,6 +55,7 @@ def main(argv=None):
     p.add_argument("example", nargs="?", default="se_e2_a")
     p.add_argument("--every-slot", action="store_true")
     p.add_argument("--no-mirror", action="store_true")
+    p.add_argument("--no-trim", action="store_true")
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--no-profile", action="store_true")
     args = p.parse_args(argv)
@@ -58,19 +65,22 @@ def main(argv=None):
         call_env = model.descriptor.call_env
         model.descriptor.call_env = lambda ops, v, em, atype, *_: call_env(ops, v, em, atype)
     tm = TorchModel(model)
-    *inputs, mirror = first_frame(args.example, model)
+    # the every-slot descriptor runs on full lists
+    (*inputs, mirror), widths = first_frame(args.example, model, trim=not (args.no_trim or args.every_slot))
     if args.no_mirror:
         mirror = None
     name = model.output_def.name
 
     # as the training session does: malloc tuning (DPT_MALLOC_TUNE=0 turns it off), its type
-    # groups, shared mirror embeddings, and the gradient of the parameters only
+    # groups, shared mirror embeddings, lists cut to their widths, and the gradient of the
+    # parameters only
     tune_malloc()
     groups = Model.type_groups(inputs[1].numpy(), model.ntypes)
     params = [p for p in tm.parameters() if p.requires_grad]
 
     def step():
-        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups, mirror=mirror)
+        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups, mirror=mirror,
+                 widths=widths)
         loss = (out[name] ** 2).sum()
         if "force" in out:
             loss = loss + (out["force"] ** 2).sum()

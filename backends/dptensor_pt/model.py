@@ -57,22 +57,22 @@ class TorchModel(torch.nn.Module):
                 getattr(self, _key(p)).copy_(torch.as_tensor(np.asarray(value)))
 
     # forward -----------------------------------------------------------------------------
-    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
+    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None, widths=None):
         return self.ref.call_atomic(torch_ops, self.variables(), coord, atype, nlist, shift, centers, groups,
-                                    mirror)
+                                    mirror, widths)
 
     def forward(self, coord, atype, nlist, shift, derivatives=True, hessian=False, create_graph=False,
-                centers=None, groups=None, mirror=None):
+                centers=None, groups=None, mirror=None, widths=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64 etc.
 
         With ``derivatives`` and an r-differentiable output, adds force and virial; with
         ``hessian`` also the Hessian (nf x 3nat x 3nat). ``create_graph`` keeps the graph of
         the derivatives for training on them. ``centers``: see ``Model.call_atomic`` (tensor
-        outputs only); ``groups``: see ``Model.type_groups``; ``mirror``: see
+        outputs only); ``groups``: see ``Model.type_groups``; ``mirror`` and ``widths``: see
         ``Model.call_atomic``."""
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
-            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror)
+            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror, widths)
             return self.ref.reduce(torch_ops, atomic)
         coord = coord.detach()
         descriptor = self.ref.descriptor
@@ -80,15 +80,15 @@ class TorchModel(torch.nn.Module):
         em, deriv = descriptor.env_mat_deriv(torch_ops, rij, mask)
         em = em.requires_grad_(True)
         out = self.ref.reduce(torch_ops, self.ref.call_atomic_env(torch_ops, self.variables(), em, atype,
-                                                                  groups, mask, mirror))
+                                                                  groups, mask, mirror, widths))
         (grad_em,) = torch.autograd.grad(out[od.name].sum(), [em], create_graph=create_graph)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
             torch_ops, grad_em, deriv, rij, nlist, coord.shape[1])
         if hessian:
-            out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift, groups)
+            out[keys.P_HESSIAN] = self.hessian(coord.detach(), atype, nlist, shift, groups, widths)
         return out
 
-    def hessian(self, coord, atype, nlist, shift, groups=None):
+    def hessian(self, coord, atype, nlist, shift, groups=None, widths=None):
         """d2E/dx2 per frame, nf x 3nat x 3nat: one JVP of the gradient per coordinate, vmapped;
         each tangent moves that coordinate in every frame at once (frames are independent)."""
         nf, nat, _ = coord.shape
@@ -98,7 +98,8 @@ class TorchModel(torch.nn.Module):
         occupied = nlist >= 0
 
         def energy(em):
-            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups, occupied)
+            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups, occupied,
+                                              widths=widths)
             return self.ref.reduce(torch_ops, atomic)[name].sum()
 
         def grad_fn(c):  # dE/dx through dE/dR and the written-out dR/dr_ij, as ``forward``

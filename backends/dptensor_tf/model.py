@@ -90,51 +90,51 @@ class TFModel(tf.Module):
             self.vars[_key(p)].assign(np.asarray(value))
 
     # forward -----------------------------------------------------------------------------
-    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
+    def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None, widths=None):
         if centers is not None:
             centers = tf.cast(tf.convert_to_tensor(centers), INDEX_DTYPE)
         return self.ref.call_atomic(tf_ops, self.variables_tree(), coord, atype, nlist, shift, centers,
-                                    groups, _index(mirror))
+                                    groups, _index(mirror), widths)
 
-    def energy_sum(self, coord, atype, nlist, shift, groups=None):
+    def energy_sum(self, coord, atype, nlist, shift, groups=None, widths=None):
         """The differentiable output summed over frames (a scalar: frames are independent, so
         its gradient holds every frame's derivatives)."""
-        out = self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, groups=groups))
+        out = self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, groups=groups, widths=widths))
         return tf.reduce_sum(out[self.ref.output_def.name])
 
     def __call__(self, coord, atype, nlist, shift, derivatives=True, hessian=False, centers=None,
-                 create_graph=None, groups=None, mirror=None):
+                 create_graph=None, groups=None, mirror=None, widths=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64, atype nf x nat,
         nlist nf x nat x nnei (-1 empty), shift nf x nat x nnei x 3 (numpy or tensors).
 
         With ``derivatives`` and an r-differentiable output, adds force and virial; with
         ``hessian`` also the Hessian (nf x 3nat x 3nat). ``centers``: see
         ``Model.call_atomic`` (tensor outputs only); ``groups``: see ``Model.type_groups``
-        (numpy, fixed in a trace); ``mirror``: see ``Model.call_atomic``. ``create_graph`` is
+        (numpy, fixed in a trace); ``mirror`` and ``widths``: see ``Model.call_atomic``. ``create_graph`` is
         accepted for the PyTorch signature and not needed (see the module docstring)."""
         coord, atype, nlist, shift = as_inputs(coord, atype, nlist, shift)
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
-            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror)
+            atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror, widths)
             return self.ref.reduce(tf_ops, atomic)
         rij, mask = neighbor_vectors(tf_ops, coord, nlist, shift)
         em, deriv = self.ref.descriptor.env_mat_deriv(tf_ops, rij, mask)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(em)
             out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype,
-                                                                   groups, mask, _index(mirror)))
+                                                                   groups, mask, _index(mirror), widths))
             total = tf.reduce_sum(out[od.name])
         grad_em = tape.gradient(total, em)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
             tf_ops, grad_em, deriv, rij, nlist, tf_ops.shape(coord)[1])
         if hessian:
-            out[keys.P_HESSIAN] = self.hessian(coord, atype, nlist, shift, groups)
+            out[keys.P_HESSIAN] = self.hessian(coord, atype, nlist, shift, groups, widths)
         return out
 
     forward = __call__
 
     # Hessian -----------------------------------------------------------------------------
-    def hessian_rows(self, coord, atype, nlist, shift, rows, groups=None):
+    def hessian_rows(self, coord, atype, nlist, shift, rows, groups=None, widths=None):
         """Rows ``rows`` (nb int) of H = d2E/dx dx for every frame: nb x nf x 3nat.
 
         The batch is copied nb times (copy b = frames [b nf, (b+1) nf)); one backward pass
@@ -150,14 +150,14 @@ class TFModel(tf.Module):
             outer.watch(x)
             with tf.GradientTape(watch_accessed_variables=False) as inner:
                 inner.watch(x)
-                total = self.energy_sum(x, *batch, groups=groups)
+                total = self.energy_sum(x, *batch, groups=groups, widths=widths)
             grad = inner.gradient(total, x)
         onehot = tf.one_hot(rows, n3, dtype=coord.dtype)  # nb x 3nat
         tangent = tf.reshape(tf.broadcast_to(onehot[:, None, :], (nb, nf, n3)), (nb * nf, nat, 3))
         hess = outer.gradient(grad, x, output_gradients=tangent)
         return tf.reshape(hess, (nb, nf, n3))
 
-    def hessian(self, coord, atype, nlist, shift, groups=None):
+    def hessian(self, coord, atype, nlist, shift, groups=None, widths=None):
         """d2E/dx2 per frame, nf x 3nat x 3nat, in blocks of about HESSIAN_CHUNK_ATOMS copied
         atoms. Static sizes (eager, or a trace with known shapes) unroll the blocks; unknown
         sizes (a SavedModel) loop in the graph."""
@@ -168,7 +168,7 @@ class TFModel(tf.Module):
         if nf * n3 == 0:
             return tf.zeros((nf, n3, n3), dtype=coord.dtype)
         step = max(1, HESSIAN_CHUNK_ATOMS // (nf * nat))
-        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)), groups)
+        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)), groups, widths)
                   for s in range(0, n3, step)]
         return tf.transpose(tf.concat(blocks, axis=0), (1, 0, 2))
 

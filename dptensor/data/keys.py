@@ -17,6 +17,9 @@ CENTERS = "centers"
 # nf x nc x nnei int: per slot, -1 or the position inside its type block of the mirror slot whose
 # embedding it shares (same-type pairs, see dptensor.data.mirror)
 MIRROR = "mirror"
+# tuple of ntypes int: the slots kept of each type block when NLIST, SHIFT and MIRROR were cut to
+# the widths the batch uses (dptensor.data.trim); absent when every block has its sel slots
+WIDTHS = "widths"
 
 # labels, named after their data files (set.*/<name>.npy)
 ENERGY = "energy"  # nf

@@ -88,7 +88,8 @@ class Model:
         return not (parts[:2] == ["fitting", "nets"] and int(parts[2]) not in self.sel_type)
 
     # math --------------------------------------------------------------------------------
-    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None, mirror=None):
+    def call_atomic(self, ops, v, coord, atype, nlist, shift, centers=None, groups=None, mirror=None,
+                    widths=None):
         """Atomic outputs {atomic_name: nf x nloc x shape} in float64.
 
         coord nf x nall x 3 (float64), atype nf x nloc (int), nlist nf x nloc x nnei (int, -1 for
@@ -97,17 +98,21 @@ class Model:
         int) names them instead (atype, nlist and shift describe the centers): see
         ``center_index``. ``groups``
         (from ``type_groups(atype)``) lets each type's fitting net run on its own atoms only;
-        ``mirror`` (``keys.MIRROR``, when ``mirror_valid``) shares the embedding of same-type pairs."""
+        ``mirror`` (``keys.MIRROR``, when ``mirror_valid``) shares the embedding of same-type pairs;
+        ``widths`` (``keys.WIDTHS``): nlist, shift and mirror hold the first widths[t] slots of
+        each type block only (``dptensor.data.trim``)."""
         center = None if centers is None else ops.gather_rows(coord, centers)
         em = self.descriptor.env_mat(ops, coord, nlist, shift, center)
-        return self.call_atomic_env(ops, v, em, atype, groups, nlist >= 0, mirror)
+        return self.call_atomic_env(ops, v, em, atype, groups, nlist >= 0, mirror, widths)
 
-    def call_atomic_env(self, ops, v, em, atype, groups=None, occupied=None, mirror=None):
+    def call_atomic_env(self, ops, v, em, atype, groups=None, occupied=None, mirror=None, widths=None):
         """``call_atomic`` from the environment matrix of the centers (``env_mat``), for backends
         that take derivatives with respect to it (see ``env_mat.forces_from_env_grad``).
         ``occupied`` (nlist >= 0) saves the embedding of empty slots, ``mirror`` that of the
-        second slot of same-type pairs (``DescrptSeA.call_env``)."""
-        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype, occupied, mirror)
+        second slot of same-type pairs, ``widths`` the per-slot work of slots that no row of
+        the batch uses (``DescrptSeA.call_env``)."""
+        desc, rot_mat = self.descriptor.call_env(ops, v["descriptor"], em, atype, occupied, mirror,
+                                                 widths)
         out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype, groups)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}

@@ -4,7 +4,7 @@ Every test that asks for ``backend_runner`` runs once per backend that ``availab
 lists (a backend whose framework is not installed is not listed). The runner has one signature
 for all backends::
 
-    run(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None)
+    run(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None, widths=None)
         -> {key: np.ndarray}
 
 with numpy inputs (nf frames; see ``dptensor.data.keys``) and numpy outputs under the keys of
@@ -20,7 +20,7 @@ import pytest
 from dptensor.backend.registry import GROUP, available_backends
 
 
-def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None):
+def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None, widths=None):
     import torch
 
     from dptensor_pt.model import TorchModel
@@ -28,15 +28,15 @@ def _run_pt(model, coord, atype, nlist, shift, derivatives=True, hessian=False, 
     module = TorchModel(model)
     args = [torch.from_numpy(np.ascontiguousarray(x)) for x in (coord, atype, nlist, shift)]
     mirror = None if mirror is None else torch.from_numpy(mirror)
-    out = module(*args, derivatives=derivatives, hessian=hessian, mirror=mirror)
+    out = module(*args, derivatives=derivatives, hessian=hessian, mirror=mirror, widths=widths)
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
 
 
-def _run_tf(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None):
+def _run_tf(model, coord, atype, nlist, shift, derivatives=True, hessian=False, mirror=None, widths=None):
     from dptensor_tf.model import TFModel
 
     out = TFModel(model)(coord, atype, nlist, shift, derivatives=derivatives, hessian=hessian,
-                         mirror=mirror)
+                         mirror=mirror, widths=widths)
     return {k: v.numpy() for k, v in out.items()}
 
 

@@ -10,6 +10,7 @@ from dptensor.backend.registry import available_backends
 from dptensor.data import keys
 from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_neighbor_list
+from dptensor.data.trim import trim_blocks
 from dptensor.model.network import ACTIVATIONS
 
 FRAMES = {
@@ -93,6 +94,26 @@ def test_shared_mirror_embedding_matches_reference(backend_runner, variant, fram
     got = backend_runner(model, **inputs, derivatives=True, mirror=mirror)
     assert_matches(got, model(**inputs), 1e-10, f"{variant} with mirror")
     assert_matches(got, plain, 1e-12, f"{variant} with mirror, against the backend without")
+
+
+@pytest.mark.parametrize("frame_name", ["cluster", "triclinic"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_lists_cut_to_widths_match_reference(backend_runner, variant, frame_name):
+    """Neighbor lists cut to the widths the batch uses (``dptensor.data.trim``, as in training),
+    with shared mirror embeddings: every output, forces, virial and (energy models) Hessian is
+    the reference's on the full lists."""
+    model = make_variant(variant)
+    inputs = batch(model, frame_name)
+    full = {**inputs, keys.MIRROR: mirror_of(model, frame_name)}
+    cut = trim_blocks(full, model.sel, multiple=2)
+    assert keys.WIDTHS in cut, "the test frames must leave slots unused"
+    hessian = model.output_def.r_differentiable
+    got = backend_runner(model, cut[keys.COORD], cut[keys.ATYPE], cut[keys.NLIST], cut[keys.SHIFT],
+                         derivatives=True, hessian=hessian, mirror=cut[keys.MIRROR],
+                         widths=cut[keys.WIDTHS])
+    assert_matches(got, model(**inputs), 1e-10, f"{variant} on cut lists")
+    plain = backend_runner(model, **inputs, derivatives=True, hessian=hessian)
+    assert_matches(got, plain, 1e-11, f"{variant} on cut lists, against the full lists")
 
 
 @pytest.mark.parametrize("kind", ["ener", "dipole", "polar"])

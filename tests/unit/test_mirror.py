@@ -138,12 +138,12 @@ def test_marked_slots_read_their_partners_embedding(option):
         assert marked.any()
         changed = ss[:, :, start:start + n].copy()
         changed[marked] += 0.5
-        shared = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start,
-                                   flat.reshape(block.shape))
+        shared, _ = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start,
+                                      flat.reshape(block.shape))
         # what each marked slot must hold: the embedding of its partner's (unchanged) value
         partner = ss[:, :, start:start + n].reshape(-1)[flat[flat >= 0]]
         changed.reshape(-1)[flat >= 0] = partner
-        plain = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start)
+        plain, _ = d._embed_occupied(numpy_ops, d.variables, changed, occupied, atype, tj, start)
         np.testing.assert_allclose(shared, plain, rtol=0, atol=1e-14)
         partner_of[tj] = marked.sum()
         start += n

@@ -102,7 +102,7 @@ class DescrptSeA(Serializable):
         """R and dR/dr_ij from neighbor vectors (see ``env_mat.env_mat_deriv``)."""
         return env_mat_deriv(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
 
-    def call_env(self, ops, v, em, atype, occupied=None, mirror=None):
+    def call_env(self, ops, v, em, atype, occupied=None, mirror=None, widths=None):
         """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64).
 
         ``occupied`` (nf x nloc x nnei bool, nlist >= 0) gives the same result with less work:
@@ -110,31 +110,41 @@ class DescrptSeA(Serializable):
         ``mirror`` (with ``occupied``; ``keys.MIRROR``, from ``dptensor.data.mirror``) saves
         more: the second slot of a same-type pair reads its partner's embedding. It is valid
         when the radial statistics are the same in every slot of a type
-        (``mirror_embedding_valid``), as ``compute_stats`` makes them."""
-        nf, nloc = ops.shape(em)[:2]
-        davg = ops.take(v["davg"], atype, axis=0)  # nf x nloc x nnei x 4
-        dstd = ops.take(v["dstd"], atype, axis=0)
-        em = ops.astype((em - davg) / dstd, ops.float_dtype(self.precision))
-        pair_mask = ops.asarray(self.pair_mask(), dtype=ops.float_dtype(self.precision))
+        (``mirror_embedding_valid``), as ``compute_stats`` makes them. ``widths`` (with
+        ``occupied``; ``keys.WIDTHS``, from ``dptensor.data.trim``): em holds only the first
+        widths[t] slots of each type block, the rest being empty; their constant contribution
+        is added in closed form, so the result is that of the full list."""
+        widths = list(self.sel) if widths is None else [int(w) for w in widths]
+        if occupied is None and widths != list(self.sel):
+            raise ValueError("se_e2_a: neighbor lists cut to widths need the occupied-slot mask")
+        prec = ops.float_dtype(self.precision)
+        pair_mask = ops.asarray(self.pair_mask(), dtype=prec)
         xyz = None
-        start = 0
-        for tj, n in enumerate(self.sel):
+        start = pos = 0  # first slot of the block in the full list (statistics) and in em
+        for tj, (n, w) in enumerate(zip(self.sel, widths)):
             if n == 0:
                 continue
-            block = em[:, :, start:start + n, :]  # nf x nloc x n x 4
+            davg = ops.take(v["davg"][:, start:start + w], atype, axis=0)  # nf x nloc x w x 4
+            dstd = ops.take(v["dstd"][:, start:start + w], atype, axis=0)
+            block = ops.astype((em[:, :, pos:pos + w, :] - davg) / dstd, prec)  # nf x nloc x w x 4
+            const = None
             if occupied is None:
-                gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x n x M1
+                gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x w x M1
             else:
-                gg = self._embed_occupied(ops, v, block[..., 0], occupied[:, :, start:start + n],
-                                          atype, tj, start, _block_mirror(ops, mirror, start, n))
-            start += n
+                gg, const = self._embed_occupied(ops, v, block[..., 0], occupied[:, :, pos:pos + w],
+                                                 atype, tj, start, _block_mirror(ops, mirror, pos, w))
             if self.exclude_types:
                 block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
+                const = None if const is None else const * pair_mask[:, tj][:, None, None]
             # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
             part = ops.einsum("flnd,flnm->fldm", block, gg)  # nf x nloc x 4 x M1
+            if const is not None:
+                part = part + ops.take(const, atype, axis=0)
             xyz = part if xyz is None else xyz + part
+            start, pos = start + n, pos + w
         gr = ops.transpose(xyz, (0, 1, 3, 2)) / float(self.nnei)  # nf x nloc x M1 x 4
         grrg = ops.einsum("flid,fljd->flij", gr, gr[:, :, :self.axis_neuron, :])  # nf x nloc x M1 x M2
+        nf, nloc = ops.shape(em)[:2]
         return ops.reshape(grrg, (nf, nloc, self.dim_out)), gr[..., 1:]
 
     def _embed(self, ops, v, ss, atype, tj):
@@ -152,23 +162,28 @@ class DescrptSeA(Serializable):
 
     def _embed_occupied(self, ops, v, ss, occupied, atype, tj, start, mirror=None):
         """``_embed`` without running the nets on empty slots: ss (normalized radial column) and
-        occupied nf x nloc x n -> nf x nloc x n x M1.
+        occupied nf x nloc x w, the first w of the block's n = sel[tj] slots -> (gg nf x nloc x w
+        x M1, const ntypes x 4 x M1 or None).
 
         An empty slot's normalized row is (0 - davg) / dstd, a constant of the center's type and
         the slot: each net runs on its occupied slots followed by these ntypes x n constant rows,
         and every slot then reads its row (a gather, whose gradient sums shared rows back). In a
         water frame with sel [46, 92] a third of the slots are empty. (The constant rows also keep
         every net's input at two rows or more, which symbolic tracing for ``dpt freeze`` needs.)
-        ``mirror`` (nf x nloc x n, flat index nf*nloc*n of the partner slot, or -1; see
-        ``_block_mirror``): such a slot runs no net either and reads its partner's row."""
-        nf, nloc, n = ops.shape(ss)
+        The slots [w, n) left out of ss are all empty: ``const`` is their sum of R~^T G per
+        center type (None when w = n). ``mirror`` (nf x nloc x w, flat index nf*nloc*w of the
+        partner slot, or -1; see ``_block_mirror``): such a slot runs no net either and reads its
+        partner's row."""
+        nf, nloc, w = ops.shape(ss)
+        n = self.sel[tj]
         flat = ops.reshape(ss, (-1, 1))
         live = occupied if mirror is None else occupied & (mirror < 0)  # slots that run a net
         occ = ops.reshape(live, (-1,))
         ctype = ops.astype(atype, ops.index_dtype)[:, :, None]  # nf x nloc x 1
-        empty = ops.astype((0.0 - v["davg"][:, start:start + n, :1]) / v["dstd"][:, start:start + n, :1],
-                           ops.dtype_of(ss))  # ntypes x n x 1, as call_env normalizes an empty slot
-        empty = ops.reshape(empty, (-1, 1))
+        # ntypes x n x 4, as call_env normalizes an empty slot
+        empty4 = ops.astype((0.0 - v["davg"][:, start:start + n, :]) / v["dstd"][:, start:start + n, :],
+                            ops.dtype_of(ss))
+        empty = ops.reshape(empty4[..., :1], (-1, 1))
         centers = [None] if self.type_one_side else list(range(self.ntypes))
         members = [occ if ti is None else ops.reshape(live & (ctype == ti), (-1,)) for ti in centers]
         positions, index, starts, _ = pack_rows(ops, members, [ops.shape(empty)[0]] * len(members))
@@ -177,19 +192,29 @@ class DescrptSeA(Serializable):
             k = self.net_index(0 if ti is None else ti, tj)
             rows = ops.concat([ops.take(flat, pos), empty], axis=0)
             outputs.append(self.nets[k].call(ops, v["embeddings"][k], rows))
+        outputs = ops.concat(outputs, axis=0)
         # the empty rows of a center type sit after the occupied rows of the net that type uses
         if self.type_one_side:
             base = starts[0]
         else:
             base = ops.take(ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), ctype)
-        empty_row = base + ctype * n + ops.arange(n)[None, None, :]  # nf x nloc x n
+        empty_row = base + ctype * n + ops.arange(w)[None, None, :]  # nf x nloc x w
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
         if mirror is not None:
             mirror = ops.reshape(mirror, (-1,))
             shared = mirror >= 0
             index = ops.where(shared, ops.take(index, ops.where(shared, mirror, 0 * mirror)), index)
-        gg = ops.take(ops.concat(outputs, axis=0), index, axis=0)
-        return ops.reshape(gg, (nf, nloc, n, ops.shape(gg)[-1]))
+        gg = ops.take(outputs, index, axis=0)
+        gg = ops.reshape(gg, (nf, nloc, w, ops.shape(gg)[-1]))
+        if w == n:
+            return gg, None
+        types = ops.arange(self.ntypes)[:, None]  # ntypes x 1
+        base = starts[0] if self.type_one_side else ops.take(
+            ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), types)
+        cut_rows = base + types * n + w + ops.arange(n - w)[None, :]  # ntypes x (n - w)
+        g_cut = ops.reshape(ops.take(outputs, ops.reshape(cut_rows, (-1,)), axis=0),
+                            (self.ntypes, n - w, ops.shape(gg)[-1]))
+        return gg, ops.einsum("tkd,tkm->tdm", empty4[:, w:, :], g_cut)  # ntypes x 4 x M1
 
     def __call__(self, coord, atype, nlist, shift):
         return self.call(numpy_ops, self.variables, coord, atype, nlist, shift)
