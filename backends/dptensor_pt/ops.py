@@ -46,6 +46,10 @@ class TorchOps:
         return torch.reshape(x, shape)
 
     @staticmethod
+    def split(x, sizes, axis):
+        return list(torch.split(x, [int(s) for s in sizes], dim=axis))
+
+    @staticmethod
     def concat(xs, axis):
         return torch.cat(xs, dim=axis)
 

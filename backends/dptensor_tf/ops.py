@@ -60,6 +60,10 @@ class TFOps:
         return tf.reshape(x, shape)
 
     @staticmethod
+    def split(x, sizes, axis):
+        return tf.split(x, [int(s) for s in sizes], axis=axis)
+
+    @staticmethod
     def concat(xs, axis):
         return tf.concat(xs, axis=axis)
 

@@ -51,6 +51,12 @@ class NumpyOps:
         return np.reshape(x, shape)
 
     @staticmethod
+    def split(x, sizes, axis):
+        """x cut along ``axis`` into consecutive parts of the given sizes (which sum to its
+        length); the gradient of all parts is one concatenation, not a zero fill per part."""
+        return np.split(x, np.cumsum(sizes)[:-1], axis=axis)
+
+    @staticmethod
     def concat(xs, axis):
         return np.concatenate(xs, axis=axis)
 

@@ -87,17 +87,20 @@ class TypedFitting(Serializable, abc.ABC):
         return ops.reshape(out, (nf, nloc, self.out_dim))
 
     def _grouped_output(self, ops, v, descriptor, groups):
-        """Atoms of one type that sit next to each other (types sorted, or a batch of centers
-        that are all of one type) are sliced rather than gathered, and when the groups cover
-        every atom in order their outputs are simply joined."""
+        """The descriptor's atoms are put in type order (no copy when they already are: sorted
+        types, or a batch of centers all of one type) and split into one block per type; the
+        nets' outputs are joined and put back in atom order. One gather and one split, whose
+        gradients are one scatter and one concatenation, instead of a slice or gather per type
+        (each of which fills a zero gradient of the whole descriptor, under every Hessian
+        tangent too)."""
         nf, nloc, _ = ops.shape(descriptor)
-        parts, order = [], []
-        for t in self.sel_type:
-            if groups[t].size:
-                parts.append(self.nets[t].call(ops, v["nets"][t], _columns(ops, descriptor, groups[t])))
-                order.append(groups[t])
-        order = np.concatenate(order) if order else np.zeros(0, np.int64)
-        if order.size == nloc and (order == np.arange(nloc)).all():
+        chosen = [t for t in self.sel_type if groups[t].size]
+        order = np.concatenate([groups[t] for t in chosen]) if chosen else np.zeros(0, np.int64)
+        in_order = order.size == nloc and (order == np.arange(nloc)).all()
+        x = descriptor if in_order else ops.take(descriptor, order, axis=1)
+        inputs = ops.split(x, [groups[t].size for t in chosen], axis=1) if chosen else []
+        parts = [self.nets[t].call(ops, v["nets"][t], x) for t, x in zip(chosen, inputs)]
+        if in_order:
             return parts[0] if len(parts) == 1 else ops.concat(parts, axis=1)
         parts.append(ops.zeros((nf, 1, self.out_dim), ops.dtype_of(descriptor)))  # for unselected atoms
         inverse = np.full(nloc, order.size, dtype=np.int64)
@@ -116,11 +119,4 @@ class TypedFitting(Serializable, abc.ABC):
                 "neuron": list(self.neuron), "resnet_dt": self.resnet_dt,
                 "activation_function": self.activation_function, "precision": self.precision,
                 "seed": self.seed, "trainable": self.trainable, "sel_type": list(self.sel_type)}
-
-
-def _columns(ops, x, positions):
-    """x[:, positions] for sorted positions (numpy): a slice when they are consecutive."""
-    if positions.size and positions[-1] - positions[0] + 1 == positions.size:
-        return x[:, int(positions[0]):int(positions[-1]) + 1]
-    return ops.take(x, positions, axis=1)
 
