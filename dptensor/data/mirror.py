@@ -54,13 +54,19 @@ def _frame_partners(nlist, image, atype, rows):
         code = ((img[..., 0] * span + img[..., 1]) * span + img[..., 2]) + (span**3 - 1) // 2
         return (a * nat + b) * span**3 + code
 
-    own = np.where(occupied, key(center, neighbor, image), -1).ravel()
-    wanted = key(neighbor, center, -image).ravel()
-    order = np.argsort(own, kind="stable")
+    # only same-type slots can be, or have, a partner that shares the embedding: search those
+    slots = np.flatnonzero(occupied & (atype[center] == atype[neighbor]))
+    if not slots.size:
+        return np.full((nc, nnei), -1)
+    c, b, img = center.ravel()[slots], neighbor.ravel()[slots], image.reshape(-1, 3)[slots]
+    own = key(c, b, img)  # unique: a neighbor at one image holds one slot of a list
+    order = np.argsort(own)
     ranked = own[order]
+    wanted = key(b, c, -img)
     at = np.minimum(np.searchsorted(ranked, wanted), own.size - 1)
-    partner = np.where(ranked[at] == wanted, order[at], -1).reshape(nc, nnei)
-    flat = np.arange(nc * nnei).reshape(nc, nnei)
-    same_type = atype[center] == atype[neighbor]
-    later = (neighbor < center) | ((neighbor == center) & (partner < flat))
-    return np.where(occupied & (partner >= 0) & same_type & later, partner, -1)
+    partner = slots[order[at]]
+    later = (b < c) | ((b == c) & (partner < slots))
+    mark = (ranked[at] == wanted) & later
+    out = np.full(nc * nnei, -1)
+    out[slots[mark]] = partner[mark]
+    return out.reshape(nc, nnei)

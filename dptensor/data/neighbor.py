@@ -94,7 +94,7 @@ def _block_pairs(frac, box, centers, shifts, images, ok, rcut):
         near = None
     else:
         near = -np.rint(diff)  # the nearest image in fractional coordinates
-        diff = (diff + near) @ box
+        diff = _to_cartesian(diff + near, box)
     rc2 = rcut * rcut
     d2 = np.einsum("bjx,bjx->bj", diff, diff)[:, :, None]  # nblk x nat x 1
     several = shifts.any()  # False: the nearest image only
@@ -109,8 +109,19 @@ def _block_pairs(frac, box, centers, shifts, images, ok, rcut):
         d2 = d2[ii, jj, kk]
     keep = (d2 < rc2) & (d2 > 0.0) & ok[centers[ii]] & ok[jj]
     ii, jj, kk = ii[keep], jj[keep], kk[keep]
-    img = images[kk] if near is None else images[kk] + near[ii, jj].astype(np.int64)
+    if near is None:
+        img = images[kk]
+    else:  # rows of the flattened block: one gather instead of a two-index one
+        img = images[kk] + near.reshape(-1, 3)[ii * near.shape[1] + jj].astype(np.int64)
     return centers[ii], jj, img, d2[keep]
+
+
+def _to_cartesian(frac, box):
+    """frac (.. x 3) @ box, written out: numpy's matmul with an inner size of 3 runs at a fraction
+    of the speed of three broadcast products (1.2 against 0.3 ms for a 192-atom frame)."""
+    if not (box - np.diag(np.diag(box))).any():
+        return frac * np.diag(box)
+    return frac[..., :1] * box[0] + frac[..., 1:2] * box[1] + frac[..., 2:] * box[2]
 
 
 def _frame_nlist(coord, box, atype, rcut, sel, centers=None):
@@ -123,9 +134,12 @@ def _frame_nlist(coord, box, atype, rcut, sel, centers=None):
     if centers is not None:
         i = np.searchsorted(centers, i)  # atom index -> row
     tj = atype[j]
-    order = np.lexsort((d2, tj, i))  # stable, so equal distances keep a deterministic order
-    i, j, img, d2, tj = i[order], j[order], img[order], d2[order], tj[order]
     group = i * ntypes + tj
+    # by (center, type block, distance) in one sort of one key (5x faster than a three-key
+    # lexsort): d2 / rcut^2 is in [0, 1), so it orders within a group; stable, so equal
+    # distances keep a deterministic order
+    order = np.argsort(2.0 * group + d2 / (rcut * rcut * (1.0 + 1e-8)), kind="stable")
+    i, j, img, d2, tj, group = i[order], j[order], img[order], d2[order], tj[order], group[order]
     first = np.r_[True, group[1:] != group[:-1]]
     rank = np.arange(group.size) - np.maximum.accumulate(np.where(first, np.arange(group.size), 0))
     keep = rank < sel[tj]
