@@ -10,7 +10,6 @@ one (``dptensor.train.loss``): with ``lr`` a tensor its prefactors are tensors t
 import numpy as np
 
 from dptensor.data import keys
-from dptensor.data.trim import trim_blocks
 from dptensor.model import Model
 from dptensor_tf.adam import Adam, clip_by_total_norm
 from dptensor_tf.env import tf, use_xla
@@ -21,10 +20,6 @@ from dptensor_tf.serialization import write_checkpoint
 INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS, keys.MIRROR)
 NOT_TRACED = ("system",)  # batch metadata the step does not read (a new value must not retrace)
 GROUPS = "type_groups"  # meta entry: Model.type_groups of the batch, as tuples
-# neighbor lists are cut to the widths a batch uses (dptensor.data.trim), rounded up to a multiple
-# of this: the widths are part of a trace, and a coarse step keeps the number of traces small
-# (water frames: O 35-36, H 67-69 slots -> one trace with 40 and 72)
-WIDTH_STEP = 8
 
 
 def _dtype(array):
@@ -53,7 +48,6 @@ class TFSession:
     # batches ---------------------------------------------------------------------------------
     def split(self, batch):
         """(tensors the step reads, Python metadata such as natoms / nsel)."""
-        batch = trim_blocks(batch, self.module.ref.sel, WIDTH_STEP)
         wanted = self.inputs | set(self.loss.label_keys())
         # labels are float64 as loaded; a float32 array from elsewhere would fail in TF, which,
         # unlike numpy and torch, never promotes dtypes
@@ -83,7 +77,7 @@ class TFSession:
         groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         return self.module(batch[keys.COORD], batch[keys.ATYPE], batch[keys.NLIST], batch[keys.SHIFT],
                            derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS),
-                           groups=groups, mirror=batch.get(keys.MIRROR), widths=batch.get(keys.WIDTHS))
+                           groups=groups, mirror=batch.get(keys.MIRROR))
 
     # steps -----------------------------------------------------------------------------------
     def _make_train(self, meta):
