@@ -113,6 +113,28 @@ def test_one_trace_per_batch_layout():
     assert fn.experimental_get_tracing_count() == 1
 
 
+def test_frames_of_one_system_share_a_trace():
+    """Batches of one system keep the neighbor-list layout of the system whatever their frames'
+    neighbor counts (cutting the lists to each batch's widths would retrace TensorFlow's step
+    for many batches: the dipole example ran 3x slower)."""
+    from dptensor.data.neighbor import build_nlist, shift_from_image
+    from dptensor.data.trim import block_widths
+
+    model, loss, batch = ener_case(hessian=False)
+    session = TFSession(_copy(model), loss, {"training": {}})
+    box = np.repeat(np.asarray(ORTHO_BOX)[None], 2, axis=0)
+    widths = set()
+    for scale in (1.0, 0.7):
+        coord, b = batch["coord"] * scale, box * scale
+        nlist, image = build_nlist(coord, b, batch["atype"], model.rcut, model.sel)
+        widths.add(tuple(block_widths(nlist, model.sel)))
+        session.train_step({**batch, "coord": coord, "nlist": nlist, "shift": shift_from_image(image, b)},
+                           1e-3)
+    assert len(widths) == 2, "the two batches must use different widths for this test to mean anything"
+    (fn,) = session._train_fns.values()
+    assert fn.experimental_get_tracing_count() == 1
+
+
 def test_type_groups_are_part_of_the_trace():
     """When a batch's frames share their types, each fitting net runs on its own atoms, fixed in
     the trace: the same shapes with the types in another order trace anew, and both equal
