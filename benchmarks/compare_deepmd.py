@@ -136,7 +136,8 @@ def report(example, results):
     mid = {t: {k: stat(k, v) for k, v in r.items()} for t, r in results.items()}
     dp = [t for t in mid if t.startswith("dp-")]
     fastest = min(dp, key=lambda t: mid[t]["s_per_step"]) if dp else None
-    lines = [f"### {example} (medians of {max(len(r['s_per_step']) for r in results.values())} repeats)", "",
+    rounds = max(len(r["s_per_step"]) for r in results.values())
+    lines = [f"### {example} (medians of {rounds} repeats)", "",
              "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s |",
              "|---|---|---|---|---|---|"]
     for t, m in mid.items():

@@ -9,8 +9,9 @@ training step's derivatives (a dipole or polar model here evaluates every atom, 
 ``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
 ``occupied``), which is what dptensor did before; ``--no-mirror`` evaluates both slots of a
 same-type pair; ``--no-trim`` keeps every slot of the neighbor lists instead of cutting each
-type block to the widths the frame uses (``dptensor.data.trim``); all give the same numbers. ``DPT_MALLOC_TUNE=0`` leaves glibc malloc at its
-defaults (the PyTorch backend tunes it, see ``dptensor/utils/allocator.py``). Run on an idle machine.
+type block to the widths the frame uses (``dptensor.data.trim``); all give the same numbers.
+``DPT_MALLOC_TUNE=0`` leaves glibc malloc at its defaults (the PyTorch backend tunes it, see
+``dptensor/utils/allocator.py``). Run on an idle machine.
 """
 
 import argparse
@@ -66,7 +67,8 @@ def main(argv=None):
         model.descriptor.call_env = lambda ops, v, em, atype, *_: call_env(ops, v, em, atype)
     tm = TorchModel(model)
     # the every-slot descriptor runs on full lists
-    (*inputs, mirror), widths = first_frame(args.example, model, trim=not (args.no_trim or args.every_slot))
+    trim = not (args.no_trim or args.every_slot)
+    (*inputs, mirror), widths = first_frame(args.example, model, trim=trim)
     if args.no_mirror:
         mirror = None
     name = model.output_def.name

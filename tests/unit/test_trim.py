@@ -30,8 +30,7 @@ def _batch(model, box, seeds=(11, 12)):
     assert not res.dropped.any()
     return {keys.COORD: coord, keys.ATYPE: np.broadcast_to(ATYPE, (len(seeds), ATYPE.size)).copy(),
             keys.NLIST: res.nlist, keys.SHIFT: shift_from_image(res.image, boxes),
-            keys.MIRROR: mirror_slots(res.nlist, res.image, ATYPE, model.sel).astype(np.int64),
-            "image": res.image}
+            keys.MIRROR: mirror_slots(res.nlist, res.image, ATYPE, model.sel).astype(np.int64)}
 
 
 def test_widths_are_the_largest_counts_rounded_up_within_sel():
@@ -57,11 +56,10 @@ def test_cut_batch_equals_lists_built_with_the_widths(box):
     cut = trim_blocks(batch, model.sel)
     widths = list(cut[keys.WIDTHS])
     assert widths != model.sel and all(w <= n for w, n in zip(widths, model.sel))
-    res = build_neighbor_list(batch[keys.COORD], None if box is None else
-                              np.broadcast_to(box, (2, 3, 3)), ATYPE, model.rcut, widths)
+    boxes = None if box is None else np.broadcast_to(box, (2, 3, 3))
+    res = build_neighbor_list(batch[keys.COORD], boxes, ATYPE, model.rcut, widths)
     assert not res.dropped.any()
     np.testing.assert_array_equal(cut[keys.NLIST], res.nlist)
-    boxes = None if box is None else np.broadcast_to(box, (2, 3, 3))
     np.testing.assert_array_equal(cut[keys.SHIFT], shift_from_image(res.image, boxes))
     np.testing.assert_array_equal(cut[keys.MIRROR], mirror_slots(res.nlist, res.image, ATYPE, widths))
 

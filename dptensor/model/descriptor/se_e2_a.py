@@ -195,9 +195,10 @@ class DescrptSeA(Serializable):
         outputs = ops.concat(outputs, axis=0)
         # the empty rows of a center type sit after the occupied rows of the net that type uses
         if self.type_one_side:
-            base = starts[0]
+            first = base = starts[0]
         else:
-            base = ops.take(ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), ctype)
+            first = ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0)  # per center type
+            base = ops.take(first, ctype)
         empty_row = base + ctype * n + ops.arange(w)[None, None, :]  # nf x nloc x w
         index = ops.where(occ, index, ops.reshape(empty_row, (-1,)))
         if mirror is not None:
@@ -209,8 +210,7 @@ class DescrptSeA(Serializable):
         if w == n:
             return gg, None
         types = ops.arange(self.ntypes)[:, None]  # ntypes x 1
-        base = starts[0] if self.type_one_side else ops.take(
-            ops.concat([ops.reshape(b, (1,)) for b in starts], axis=0), types)
+        base = first if self.type_one_side else ops.take(first, types)
         cut_rows = base + types * n + w + ops.arange(n - w)[None, :]  # ntypes x (n - w)
         g_cut = ops.reshape(ops.take(outputs, ops.reshape(cut_rows, (-1,)), axis=0),
                             (self.ntypes, n - w, ops.shape(gg)[-1]))
