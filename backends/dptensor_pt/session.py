@@ -11,7 +11,7 @@ from dptensor_pt.ops import torch_ops
 from dptensor_pt.serialization import model_to_torch_dict
 
 # batch entries that are not arrays
-_META = ("system", "natoms", "nsel", keys.WIDTHS)
+_META = ("system", "natoms", "nsel")
 
 
 def to_tensors(batch):

@@ -168,8 +168,8 @@ class TFModel(tf.Module):
         if nf * n3 == 0:
             return tf.zeros((nf, n3, n3), dtype=coord.dtype)
         step = max(1, HESSIAN_CHUNK_ATOMS // (nf * nat))
-        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)), groups, widths)
-                  for s in range(0, n3, step)]
+        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)), groups,
+                                    widths) for s in range(0, n3, step)]
         return tf.transpose(tf.concat(blocks, axis=0), (1, 0, 2))
 
     def _hessian_dynamic(self, coord, atype, nlist, shift):

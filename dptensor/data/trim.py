@@ -5,8 +5,8 @@ then -1 padding, so the slots past the largest count in the batch are empty in e
 slots still cost a model the same per-slot work as occupied ones (their normalized environment
 row is a nonzero constant), but their contribution is a constant of the center's type, which the
 descriptor can add in closed form (``DescrptSeA.call_env`` with ``widths``). Cutting them away
-shrinks every per-slot tensor of a training step: in the water energy example 35-36 of 46 O slots
-and 67-69 of 92 H slots are ever used.
+shrinks every per-slot tensor of a training step: in the water energy frames 34-37 of 46 O slots
+and 65-72 of 92 H slots are used.
 
 ``trim_blocks`` cuts NLIST, SHIFT and MIRROR (whose partner positions are renumbered to the new
 block width) of a numpy batch and records the widths under ``keys.WIDTHS``.
