@@ -3,6 +3,8 @@
 import torch
 import torch.nn.functional as F
 
+from dptensor_pt import activation
+
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -125,7 +127,7 @@ class TorchOps:
     def einsum(expr, *xs):
         return torch.einsum(expr, *xs)
 
-    tanh = staticmethod(torch.tanh)
+    tanh = staticmethod(activation.tanh)  # 2 sigmoid(2x) - 1 in float64: see activation.py
     relu = staticmethod(torch.relu)
     sigmoid = staticmethod(torch.sigmoid)
     softplus = staticmethod(F.softplus)
