@@ -20,7 +20,9 @@ import os
 # made before __init__.py existed treats as a namespace package and never runs)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+from dptensor_tf.lean_import import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()
 
 log = logging.getLogger("dptensor.tf")
 

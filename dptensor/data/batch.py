@@ -22,6 +22,13 @@ NATOMS = "natoms"  # int, atoms per frame of the batch (one system per batch)
 SYSTEM = "system"  # str, path of the batch's system
 
 
+def _index_dtype(bound):
+    """The narrowest of int16 / int32 that holds -1 and every index below ``bound``. The 240
+    training frames of the water energy example (192 atoms, 138 slots) keep lists and mirror slots
+    in 25 MB instead of 51."""
+    return np.int16 if bound <= np.iinfo(np.int16).max else np.int32
+
+
 class NlistCache:
     """Neighbor lists of one system's frames, built on first use (frames never move in training).
 
@@ -34,9 +41,9 @@ class NlistCache:
 
     def __init__(self, system, rcut, sel, centers=None):
         self.system, self.rcut, self.sel, self.centers = system, rcut, list(sel), centers
-        self.nlist = None  # nf x nat x nnei int32, allocated on first use
+        self.nlist = None  # nf x nat x nnei int16 (int32 from 32768 atoms), allocated on first use
         self.image = None  # nf x nat x nnei x 3, int8 unless a frame needs wider
-        self.mirror = None  # nf x nat x nnei int32
+        self.mirror = None  # nf x nat x nnei, int16 while rows x largest sel fits
         self.built = np.zeros(system.nframes, bool)
         self.dropped = np.zeros(len(self.sel), np.int64)  # summed over built frames
         self._warned = False
@@ -57,9 +64,9 @@ class NlistCache:
         res = build_neighbor_list(s.coord[todo], box, s.atype, self.rcut, self.sel, self.centers)
         if self.nlist is None:
             nc, nnei = res.nlist.shape[1:]
-            self.nlist = np.full((s.nframes, nc, nnei), -1, np.int32)
+            self.nlist = np.full((s.nframes, nc, nnei), -1, _index_dtype(s.natoms))
             self.image = np.zeros((s.nframes, nc, nnei, 3), res.image.dtype)
-            self.mirror = np.full((s.nframes, nc, nnei), -1, np.int32)
+            self.mirror = np.full((s.nframes, nc, nnei), -1, _index_dtype(nc * max(self.sel, default=0)))
         if res.image.dtype.itemsize > self.image.dtype.itemsize:
             self.image = self.image.astype(res.image.dtype)
         self.nlist[todo] = res.nlist

@@ -55,3 +55,22 @@ def test_tensorflow_and_torch_in_one_process(order):
         "b = tf.matmul(tf.ones((64, 64), tf.float64), tf.ones((64, 64), tf.float64))",
         "print(float(a.sum()), float(tf.reduce_sum(b)))"])
     assert _run(code).stdout.split() == ["262144.0", "262144.0"]
+
+
+LEAN_CODE = """import importlib.util, sys
+import dptensor_tf.env
+from dptensor_tf.lean_import import OPTIONAL
+present = [m for m in OPTIONAL if importlib.util.find_spec(m) is not None]
+print(' '.join(m for m in present if m in sys.modules) or '-')
+import h5py, scipy.sparse
+print(dptensor_tf.env.tf.reduce_sum(dptensor_tf.env.tf.ones(3)).numpy(), 'h5py' in sys.modules)
+"""
+
+
+def test_tensorflow_imports_without_optional_packages():
+    """Keras's optional imports (matplotlib, IPython, scipy, h5py) stay out while TensorFlow
+    imports, import normally afterwards, and come back with DPT_TF_LEAN_IMPORT=0."""
+    lean = _run(LEAN_CODE).stdout.split()
+    assert lean == ["-", "3.0", "True"]
+    plain = _run(LEAN_CODE, DPT_TF_LEAN_IMPORT="0").stdout.split()
+    assert "h5py" in plain[:-2]  # TensorFlow's legacy Keras imports h5py, a TensorFlow dependency

@@ -112,6 +112,16 @@ def test_batch_contents_match_the_system_and_nlist():
                          NATOMS, SYSTEM} == set(s.labels)
     assert seen == {water.path, dip.path}
     assert ds._cache[0].built.sum() <= 3  # built lazily, only the frames used
+    assert ds._cache[0].nlist.dtype == np.int16 and ds._cache[0].mirror.dtype == np.int16
+
+
+def test_cache_index_width_follows_the_largest_index():
+    from dptensor.data.batch import _index_dtype
+
+    assert _index_dtype(192) == np.int16 and _index_dtype(32767) == np.int16
+    assert _index_dtype(32768) == np.int32 and _index_dtype(10**6) == np.int32
+    for value in (-1, 32766):  # the extremes an int16 cache holds
+        assert np.array([value], np.int16).astype(np.int64)[0] == value
 
 
 def test_validation_and_stat_batches_are_deterministic():
