@@ -2,9 +2,11 @@
 
     python benchmarks/profile_step.py se_e2_a            # time and torch.profiler table
     python benchmarks/profile_step.py se_e2_a --every-slot   # embedding on every neighbor slot
+    python benchmarks/profile_step.py hessian            # with the Hessian in the loss
 
 The model is the example's, with its initial weights, on the first frame of the first training
-system; the loss is |output|^2 (+ |force|^2 for an energy model), so the step takes the
+system; the loss is |output|^2 (+ |force|^2 for an energy model, + |Hessian|^2 when the example's loss
+has a Hessian prefactor), so the step takes the
 training step's derivatives (a dipole or polar model here evaluates every atom, not sel_type only). The
 ``--every-slot`` variant runs the embedding nets on empty slots too (the descriptor without
 ``occupied``), which is what dptensor did before; ``--no-mirror`` evaluates both slots of a
@@ -61,7 +63,10 @@ def main(argv=None):
     p.add_argument("--no-profile", action="store_true")
     args = p.parse_args(argv)
     with open(os.path.join(EXAMPLES, args.example, "input.json")) as f:
-        model = Model.from_config(normalize(json.load(f))["model"])
+        config = normalize(json.load(f))
+    model = Model.from_config(config["model"])
+    loss_cfg = config.get("loss", {})
+    hessian = bool(loss_cfg.get("start_pref_h", 0) or loss_cfg.get("limit_pref_h", 0))
     if args.every_slot:
         call_env = model.descriptor.call_env
         model.descriptor.call_env = lambda ops, v, em, atype, *_: call_env(ops, v, em, atype)
@@ -81,11 +86,9 @@ def main(argv=None):
     params = [p for p in tm.parameters() if p.requires_grad]
 
     def step():
-        out = tm(*inputs, derivatives=True, create_graph=True, groups=groups, mirror=mirror,
-                 widths=widths)
-        loss = (out[name] ** 2).sum()
-        if "force" in out:
-            loss = loss + (out["force"] ** 2).sum()
+        out = tm(*inputs, derivatives=True, hessian=hessian, create_graph=True, groups=groups,
+                 mirror=mirror, widths=widths)
+        loss = sum((out[k] ** 2).sum() for k in (name, "force", "hessian") if k in out)
         torch.autograd.grad(loss, params, allow_unused=True)
 
     for _ in range(3):
