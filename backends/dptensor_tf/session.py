@@ -10,7 +10,6 @@ one (``dptensor.train.loss``): with ``lr`` a tensor its prefactors are tensors t
 import numpy as np
 
 from dptensor.data import keys
-from dptensor.data.trim import WidthRatchet
 from dptensor.model import Model
 from dptensor_tf.adam import Adam, clip_by_total_norm
 from dptensor_tf.env import tf, use_xla
@@ -45,14 +44,10 @@ class TFSession:
         self.inputs = set(INPUTS) if model.mirror_valid() else set(INPUTS) - {keys.MIRROR}
         self._train_fns, self._eval_fns = {}, {}
         self.xla = use_xla()
-        # lists cut to the slots a system's frames use, in steps of 8 slots that only grow, so
-        # that a system keeps one traced layout (see ``dptensor.data.trim``)
-        self.ratchet = WidthRatchet(model.sel)
 
     # batches ---------------------------------------------------------------------------------
     def split(self, batch):
-        """(tensors the step reads, Python metadata such as natoms / nsel / widths)."""
-        batch = self.ratchet.trim(batch, batch.get("system"))
+        """(tensors the step reads, Python metadata such as natoms / nsel)."""
         wanted = self.inputs | set(self.loss.label_keys())
         # labels are float64 as loaded; a float32 array from elsewhere would fail in TF, which,
         # unlike numpy and torch, never promotes dtypes
@@ -82,7 +77,7 @@ class TFSession:
         groups = None if groups is None else [np.asarray(g, dtype=np.int64) for g in groups]
         return self.module(batch[keys.COORD], batch[keys.ATYPE], batch[keys.NLIST], batch[keys.SHIFT],
                            derivatives=wants_derivs, hessian=hessian, centers=batch.get(keys.CENTERS),
-                           groups=groups, mirror=batch.get(keys.MIRROR), widths=batch.get(keys.WIDTHS))
+                           groups=groups, mirror=batch.get(keys.MIRROR))
 
     # steps -----------------------------------------------------------------------------------
     def _make_train(self, meta):

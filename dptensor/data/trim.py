@@ -9,9 +9,7 @@ shrinks every per-slot tensor of a training step: in the water energy frames 34-
 and 65-72 of 92 H slots are used.
 
 ``trim_blocks`` cuts NLIST, SHIFT and MIRROR (whose partner positions are renumbered to the new
-block width) of a numpy batch and records the widths under ``keys.WIDTHS``. ``WidthRatchet`` keeps,
-per system, widths that only grow and move in steps of several slots: a TensorFlow step is traced
-once per list layout, so its batches must not change layout with every frame.
+block width) of a numpy batch and records the widths under ``keys.WIDTHS``.
 """
 
 import numpy as np
@@ -33,15 +31,12 @@ def block_widths(nlist, sel, multiple=1):
     return widths
 
 
-def trim_blocks(batch, sel, multiple=1, widths=None):
+def trim_blocks(batch, sel, multiple=1):
     """A copy of ``batch`` (numpy dict) whose NLIST, SHIFT and MIRROR keep the first ``widths[t]``
-    slots of each type block (default: ``block_widths``; given widths must hold every occupied
-    slot), with ``keys.WIDTHS`` = widths. A batch whose blocks are full is returned unchanged (no
-    WIDTHS: the model then runs on every slot)."""
+    slots of each type block (see ``block_widths``), with ``keys.WIDTHS`` = widths. A batch whose
+    blocks are full is returned unchanged (no WIDTHS: the model then runs on every slot)."""
     sel = [int(n) for n in sel]
-    if widths is None:
-        widths = block_widths(batch[keys.NLIST], sel, multiple)
-    widths = [int(w) for w in widths]
+    widths = block_widths(batch[keys.NLIST], sel, multiple)
     if widths == sel:
         return batch
     starts = np.cumsum([0, *sel[:-1]])
@@ -62,23 +57,3 @@ def _renumber_mirror(mirror, sel, widths):
     n_new = np.repeat(np.asarray(widths, np.int64), widths)
     row, k = np.divmod(np.maximum(mirror, 0), n_old)
     return np.where(mirror >= 0, row * n_new + k, mirror)
-
-
-class WidthRatchet:
-    """Per system, the widths of every batch seen so far, each rounded up to ``multiple`` slots:
-    the lists of a system take one layout until a frame needs more slots, and each type block can
-    grow at most sel[t] / multiple times (in the water energy frames 34-37 of 46 O slots and 65-72 of 92
-    H slots are used: widths 40 and 72, from the first batch on)."""
-
-    def __init__(self, sel, multiple=8):
-        self.sel, self.multiple = [int(n) for n in sel], int(multiple)
-        self.widths = {}  # system -> widths
-
-    def trim(self, batch, system):
-        """``batch`` cut to the system's widths so far, grown to hold this batch's neighbors."""
-        widths = block_widths(batch[keys.NLIST], self.sel, self.multiple)
-        seen = self.widths.get(system)
-        if seen is not None:
-            widths = [max(a, b) for a, b in zip(widths, seen)]
-        self.widths[system] = widths
-        return trim_blocks(batch, self.sel, widths=widths)

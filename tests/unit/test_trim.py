@@ -8,7 +8,7 @@ import pytest
 from dptensor.data import keys
 from dptensor.data.mirror import mirror_slots
 from dptensor.data.neighbor import build_neighbor_list, shift_from_image
-from dptensor.data.trim import WidthRatchet, block_widths, trim_blocks
+from dptensor.data.trim import block_widths, trim_blocks
 from dptensor.model.ops import numpy_ops
 from model_fixtures import ORTHO_BOX, make_model, make_variant, random_frame
 
@@ -47,22 +47,6 @@ def test_full_blocks_leave_the_batch_alone():
     batch = _batch(model, ORTHO_BOX)
     full = trim_blocks(batch, model.sel, multiple=64)  # rounded up past sel: nothing to cut
     assert full is batch and keys.WIDTHS not in full
-
-
-def test_ratchet_widths_only_grow_per_system_in_steps():
-    def lists(counts):  # one frame, rows with the given counts per block of sel [10, 20]
-        nlist = -np.ones((1, len(counts), 30), np.int64)
-        for r, (a, b) in enumerate(counts):
-            nlist[0, r, :a], nlist[0, r, 10:10 + b] = 1, 2
-        return {keys.NLIST: nlist, keys.SHIFT: np.zeros(nlist.shape + (3,))}
-
-    ratchet = WidthRatchet([10, 20], multiple=4)
-    got = [ratchet.trim(lists(c), "a").get(keys.WIDTHS) for c in ([(3, 5)], [(1, 9)], [(2, 2)])]
-    assert got == [(4, 8), (4, 12), (4, 12)]  # never narrower than a batch seen before
-    assert ratchet.trim(lists([(2, 2)]), "b")[keys.WIDTHS] == (4, 4)  # systems apart
-    assert keys.WIDTHS not in ratchet.trim(lists([(9, 17)]), "b")  # grown to sel: left whole
-    cut = ratchet.trim(lists([(2, 2)]), "a")
-    assert cut[keys.NLIST].shape == (1, 1, 16) and (cut[keys.NLIST][0, 0, 4:6] == 2).all()
 
 
 @pytest.mark.parametrize("box", [None, ORTHO_BOX], ids=["open", "periodic"])
