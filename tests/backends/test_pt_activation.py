@@ -11,6 +11,12 @@ from dptensor_pt import activation  # noqa: E402
 TOL = 1e-14
 
 
+@pytest.fixture(autouse=True)
+def composite_at_every_size(monkeypatch):
+    """The tests' small tensors take the composite too (eager mode leaves small ones to torch.tanh)."""
+    monkeypatch.setattr(activation, "MIN_ELEMENTS", 0)
+
+
 def _inputs():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 25, generator=gen, dtype=torch.float64) * 4.0
@@ -58,8 +64,11 @@ def test_forward_over_reverse_under_vmap():
     assert torch.allclose(hess, expect, rtol=0, atol=TOL)
 
 
-def test_traced_graph_is_out_of_place_and_differentiable_again():
+def test_traced_graph_is_out_of_place_and_differentiable_again(monkeypatch):
+    """The freeze trace takes the composite whatever the example's size (the graph serves all)."""
     from torch.fx.experimental.proxy_tensor import make_fx
+
+    monkeypatch.setattr(activation, "MIN_ELEMENTS", 10**9)
 
     def force(x):
         x = x.detach().requires_grad_(True)
@@ -70,9 +79,17 @@ def test_traced_graph_is_out_of_place_and_differentiable_again():
     graph = make_fx(force, tracing_mode="fake")(x)
     targets = [str(n.target) for n in graph.graph.nodes if n.op == "call_function"]
     assert not [t for t in targets if t.split(".")[-2].endswith("_")], targets  # no in-place aten op
+    assert "aten.sigmoid.default" in targets, targets
     xr = x.clone().requires_grad_(True)
     g = graph(xr)
     assert torch.allclose(g, 1 - torch.tanh(x) ** 2, rtol=0, atol=TOL)
+
+
+def test_small_tensors_use_torch_tanh_in_eager_mode(monkeypatch):
+    monkeypatch.setattr(activation, "MIN_ELEMENTS", 1000)
+    small, large = torch.randn(999, dtype=torch.float64), torch.randn(1000, dtype=torch.float64)
+    assert torch.equal(activation.tanh(small), torch.tanh(small))
+    assert torch.equal(activation.tanh(large), activation._tanh_in_place(large))
 
 
 def test_float32_uses_torch_tanh():
