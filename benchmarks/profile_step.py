@@ -31,6 +31,7 @@ from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.data.trim import trim_blocks
 from dptensor.data.system import load_system
 from dptensor.model import Model
+from dptensor.train.loss import make_loss
 from dptensor.utils.allocator import tune_malloc
 from dptensor_pt.model import TorchModel
 
@@ -65,8 +66,7 @@ def main(argv=None):
     with open(os.path.join(EXAMPLES, args.example, "input.json")) as f:
         config = normalize(json.load(f))
     model = Model.from_config(config["model"])
-    loss_cfg = config.get("loss", {})
-    hessian = bool(loss_cfg.get("start_pref_h", 0) or loss_cfg.get("limit_pref_h", 0))
+    hessian = make_loss(config["loss"], config["learning_rate"], model).needs_hessian
     if args.every_slot:
         call_env = model.descriptor.call_env
         model.descriptor.call_env = lambda ops, v, em, atype, *_: call_env(ops, v, em, atype)

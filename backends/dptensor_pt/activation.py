@@ -37,15 +37,15 @@ def _tanh_out_of_place(x):
 
 class _Tanh(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x):
-        y = _tanh_out_of_place(x) if is_fake(x) else _tanh_in_place(x)
+    def forward(ctx, x, traced):
+        y = _tanh_out_of_place(x) if traced else _tanh_in_place(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return torch.ops.aten.tanh_backward(grad, y)
+        return torch.ops.aten.tanh_backward(grad, y), None
 
 
 MIN_ELEMENTS = 1 << 15
@@ -54,6 +54,7 @@ MIN_ELEMENTS = 1 << 15
 def tanh(x):
     if x.dtype != torch.float64 or torch._C._are_functorch_transforms_active():
         return torch.tanh(x)
-    if not is_fake(x) and x.numel() < MIN_ELEMENTS:  # a traced graph serves every size
+    traced = is_fake(x)
+    if not traced and x.numel() < MIN_ELEMENTS:  # a traced graph serves every size
         return torch.tanh(x)
-    return _Tanh.apply(x)
+    return _Tanh.apply(x, traced)

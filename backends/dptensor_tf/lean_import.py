@@ -36,11 +36,8 @@ class _NotDuringImport(importlib.abc.MetaPathFinder):
 
 def import_tensorflow():
     """The ``tensorflow`` module, imported (once) without the packages in OPTIONAL."""
-    if "tensorflow" in sys.modules or os.environ.get(ENV_SWITCH, "1") == "0":
-        import tensorflow
-
-        return tensorflow
-    finder = _NotDuringImport(name for name in OPTIONAL if name not in sys.modules)
+    lean = os.environ.get(ENV_SWITCH, "1") != "0"
+    finder = _NotDuringImport(name for name in OPTIONAL if lean and name not in sys.modules)
     sys.meta_path.insert(0, finder)
     try:
         import tensorflow

@@ -154,13 +154,17 @@ def _frame_nlist(coord, box, atype, rcut, sel, centers=None):
     return nlist, image, counts.max(axis=0, initial=0), dropped, min_d
 
 
-def _small_int(array):
-    """The narrowest signed int type that holds ``array`` (int8 in any ordinary cell)."""
-    big = int(np.abs(array).max(initial=0))
+def small_int_dtype(magnitude):
+    """The narrowest signed int type that holds every value of absolute value up to ``magnitude``."""
     for dtype in (np.int8, np.int16, np.int32):
-        if big <= np.iinfo(dtype).max:
-            return array.astype(dtype)
-    return array
+        if magnitude <= np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _small_int(array):
+    """``array`` in the narrowest signed int type that holds it (int8 in any ordinary cell)."""
+    return array.astype(small_int_dtype(int(np.abs(array).max(initial=0))), copy=False)
 
 
 def build_neighbor_list(coord, box, atype, rcut, sel, centers=None):
