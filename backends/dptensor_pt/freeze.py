@@ -20,9 +20,9 @@ Python: dicts, loops over types, numpy constants), which ``torch.jit.script`` ca
    differently, so the view fails for other sizes. ``reshape`` is a view whenever one is
    possible; the graph has no in-place ops, so aliasing never matters.
 
-Hessian. ``TorchModel.hessian`` (``torch.func`` vmap over jvp of grad) traced symbolically
-specializes the sizes and emits ``prims`` ops TorchScript rejects. The scripted module instead
-uses that frames are independent: for a block of B rows it copies the batch B times (B*nf
+Hessian. The scripted module does not trace ``TorchModel.hessian`` (the reference's
+written-out Hessian, whose per-type loops follow the atom types of the example). It uses that
+frames are independent: for a block of B rows it copies the batch B times (B*nf
 frames), runs the traced force F = -dE/dx and takes one ``torch.autograd.grad`` of F with the
 one-hot tangent e_{row_b} in copy b, which is minus row ``row_b`` of d2E/dx2 in copy b. Blocks
 bound the memory; only ``do_hessian`` runs this, and it needs grad mode (not ``no_grad``).

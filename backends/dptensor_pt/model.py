@@ -1,10 +1,12 @@
 """The reference model's variables as torch parameters, and autograd derivatives.
 
-Forces, virial and Hessian follow from the output definition (``r_differentiable``,
+Forces and virial follow from the output definition (``r_differentiable``,
 ``c_differentiable``):
 
     F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x (1 + eps), applied to
-    coordinates and periodic shifts),   H = d^2E / dx dx  (forward-over-reverse, vectorized).
+    coordinates and periodic shifts).
+
+The Hessian H = d^2E / dx dx is the reference's own written-out one (``Model.hessian``).
 
 Forces and virial take one autograd pass to G = dE/dR (R the environment matrix) and contract it
 with dR/dr_ij written out in ``env_mat.env_mat_deriv``; training on forces then differentiates
@@ -89,29 +91,7 @@ class TorchModel(torch.nn.Module):
         return out
 
     def hessian(self, coord, atype, nlist, shift, groups=None, widths=None):
-        """d2E/dx2 per frame, nf x 3nat x 3nat: one JVP of the gradient per coordinate, vmapped;
-        each tangent moves that coordinate in every frame at once (frames are independent)."""
-        nf, nat, _ = coord.shape
-        name = self.ref.output_def.name
-
-        variables = self.variables()
-        occupied = nlist >= 0
-
-        def energy(em):
-            atomic = self.ref.call_atomic_env(torch_ops, variables, em, atype, groups, occupied,
-                                              widths=widths)
-            return self.ref.reduce(torch_ops, atomic)[name].sum()
-
-        def grad_fn(c):  # dE/dx through dE/dR and the written-out dR/dr_ij, as ``forward``
-            rij, mask = neighbor_vectors(torch_ops, c, nlist, shift)
-            em, deriv = self.ref.descriptor.env_mat_deriv(torch_ops, rij, mask)
-            force = forces_from_env_grad(torch_ops, torch.func.grad(energy)(em), deriv, rij, nlist, nat)[0]
-            return -force
-
-        tangents = torch.eye(3 * nat, dtype=coord.dtype).reshape(3 * nat, 1, nat, 3).repeat(1, nf, 1, 1)
-
-        def column(t):
-            return torch.func.jvp(grad_fn, (coord,), (t,))[1]
-
-        cols = torch.func.vmap(column)(tangents)  # 3nat x nf x nat x 3
-        return cols.reshape(3 * nat, nf, 3 * nat).permute(1, 2, 0)
+        """d2E/dx2 per frame, nf x 3nat x 3nat: the reference's written-out Hessian
+        (``dptensor.model.hessian``) on torch tensors; training differentiates it once more for
+        the weights' gradient."""
+        return self.ref.hessian(torch_ops, self.variables(), coord.detach(), atype, nlist, shift, groups, widths)

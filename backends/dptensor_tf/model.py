@@ -4,7 +4,8 @@ Forces, virial and Hessian follow from the output definition (``r_differentiable
 same conventions as every backend:
 
     F_i = -dE/dx_i,   W = -(dE/d eps)^T  (eps: a homogeneous strain x -> x + x eps, applied to the
-    coordinates and to the periodic shifts),   H = d^2E / dx dx  (nf x 3nat x 3nat, atom-major).
+    coordinates and to the periodic shifts),   H = d^2E / dx dx  (nf x 3nat x 3nat, atom-major;
+    the reference's written-out Hessian, ``Model.hessian``).
 
 Forces and virial take one tape gradient to G = dE/dR (R the environment matrix) and contract it
 with dR/dr_ij written out in ``env_mat.env_mat_deriv``, as the PyTorch backend does.
@@ -23,9 +24,6 @@ from dptensor.model.pytree import flatten, unflatten
 from dptensor_tf.env import tf
 from dptensor_tf.ops import tf_ops
 
-# Hessian rows are computed in blocks; a block copies the batch once per row, and this bounds
-# copies x frames x atoms evaluated at once (memory), as in the PyTorch backend.
-HESSIAN_CHUNK_ATOMS = 4096
 INDEX_DTYPE = tf.int64
 
 
@@ -96,12 +94,6 @@ class TFModel(tf.Module):
         return self.ref.call_atomic(tf_ops, self.variables_tree(), coord, atype, nlist, shift, centers,
                                     groups, _index(mirror), widths)
 
-    def energy_sum(self, coord, atype, nlist, shift, groups=None, widths=None):
-        """The differentiable output summed over frames (a scalar: frames are independent, so
-        its gradient holds every frame's derivatives)."""
-        out = self.ref.reduce(tf_ops, self.atomic(coord, atype, nlist, shift, groups=groups, widths=widths))
-        return tf.reduce_sum(out[self.ref.output_def.name])
-
     def __call__(self, coord, atype, nlist, shift, derivatives=True, hessian=False, centers=None,
                  create_graph=None, groups=None, mirror=None, widths=None):
         """Predictions (keys.P_*) for a batch; coord nf x nat x 3 float64, atype nf x nat,
@@ -134,55 +126,8 @@ class TFModel(tf.Module):
     forward = __call__
 
     # Hessian -----------------------------------------------------------------------------
-    def hessian_rows(self, coord, atype, nlist, shift, rows, groups=None, widths=None):
-        """Rows ``rows`` (nb int) of H = d2E/dx dx for every frame: nb x nf x 3nat.
-
-        The batch is copied nb times (copy b = frames [b nf, (b+1) nf)); one backward pass
-        gives g = dE/dx of every copy, and a second backward pass of g with the one-hot tangent
-        e_{rows[b]} in copy b gives row rows[b] of H in copy b. Frames never interact, so all
-        rows of the block come out of one vectorized double backward pass."""
-        nf, nat = tf_ops.shape(coord)[:2]
-        nb, n3 = tf_ops.shape(rows)[0], 3 * nat
-        reps = (nb, 1, 1)
-        x = tf.tile(coord, reps)
-        batch = (tf.tile(atype, (nb, 1)), tf.tile(nlist, reps), tf.tile(shift, (nb, 1, 1, 1)))
-        with tf.GradientTape(watch_accessed_variables=False) as outer:
-            outer.watch(x)
-            with tf.GradientTape(watch_accessed_variables=False) as inner:
-                inner.watch(x)
-                total = self.energy_sum(x, *batch, groups=groups, widths=widths)
-            grad = inner.gradient(total, x)
-        onehot = tf.one_hot(rows, n3, dtype=coord.dtype)  # nb x 3nat
-        tangent = tf.reshape(tf.broadcast_to(onehot[:, None, :], (nb, nf, n3)), (nb * nf, nat, 3))
-        hess = outer.gradient(grad, x, output_gradients=tangent)
-        return tf.reshape(hess, (nb, nf, n3))
-
     def hessian(self, coord, atype, nlist, shift, groups=None, widths=None):
-        """d2E/dx2 per frame, nf x 3nat x 3nat, in blocks of about HESSIAN_CHUNK_ATOMS copied
-        atoms. Static sizes (eager, or a trace with known shapes) unroll the blocks; unknown
-        sizes (a SavedModel) loop in the graph."""
-        nf, nat = coord.shape[0], coord.shape[1]
-        if nf is None or nat is None:
-            return self._hessian_dynamic(coord, atype, nlist, shift)
-        n3 = 3 * nat
-        if nf * n3 == 0:
-            return tf.zeros((nf, n3, n3), dtype=coord.dtype)
-        step = max(1, HESSIAN_CHUNK_ATOMS // (nf * nat))
-        blocks = [self.hessian_rows(coord, atype, nlist, shift, tf.range(s, min(s + step, n3)), groups,
-                                    widths) for s in range(0, n3, step)]
-        return tf.transpose(tf.concat(blocks, axis=0), (1, 0, 2))
-
-    def _hessian_dynamic(self, coord, atype, nlist, shift):
-        shape = tf.shape(coord)
-        nf, n3 = shape[0], 3 * shape[1]
-        step = tf.maximum(1, HESSIAN_CHUNK_ATOMS // tf.maximum(nf * shape[1], 1))
-        starts = tf.range(0, n3, step)
-
-        def body(i, acc):
-            rows = tf.range(starts[i], tf.minimum(starts[i] + step, n3))
-            return i + 1, acc.write(i, self.hessian_rows(coord, atype, nlist, shift, rows))
-
-        blocks = tf.TensorArray(coord.dtype, size=tf.size(starts), infer_shape=False)
-        _, blocks = tf.while_loop(lambda i, _: i < tf.size(starts), body, (0, blocks))
-        rows = tf.cond(nf * n3 > 0, blocks.concat, lambda: tf.zeros((0, nf, n3), coord.dtype))
-        return tf.transpose(rows, (1, 0, 2))
+        """d2E/dx2 per frame, nf x 3nat x 3nat: the reference's written-out Hessian
+        (``dptensor.model.hessian``) on tensors; under the trainer's tape it is differentiable
+        with respect to the weights. Works with unknown sizes (a SavedModel) too."""
+        return self.ref.hessian(tf_ops, self.variables_tree(), coord, atype, nlist, shift, groups, widths)

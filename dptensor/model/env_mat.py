@@ -83,6 +83,43 @@ def env_mat_deriv(ops, rij, mask, rcut, rcut_smth, protection=0.0):
     return rmat, ops.concat([(ds * e)[..., None, :], d_ang], axis=-2)
 
 
+def switch_deriv2(ops, r, rcut_smth, rcut):
+    """d2 sw / dr2 = -60 u (1 - u) (1 - 2u) / (r_c - r_s)^2 between r_s and r_c, else 0."""
+    width = rcut - rcut_smth
+    u = (r - rcut_smth) / width
+    inner = -60.0 * u * (1.0 - u) * (1.0 - 2.0 * u) / (width * width)
+    inside = ops.astype(r >= rcut_smth, ops.dtype_of(r)) * ops.astype(r < rcut, ops.dtype_of(r))
+    return inner * inside
+
+
+def env_mat_deriv2(ops, rij, mask, rcut, rcut_smth, protection=0.0):
+    """``env_mat_deriv`` and the second derivative, written out:
+    -> R, dR (as ``env_mat_deriv``), d2R nf x nloc x nnei x 4 x 3 x 3 with
+    d2R[..., k, b, c] = d2R_k / d r_ij,b d r_ij,c.
+
+    With t = s/r (so R_a = t r_ij,a), t' = s'/r - s/r^2, P = (I - e e^T) / d:
+    d2R_0 = s'' e e^T + s' P,
+    d2R_a = (t'' e e^T + t' P) r_ij,a + t' (e_b delta_ac + e_c delta_ab),
+    s'' = sw''/r - 2 sw'/r^2 + 2 sw/r^3,  t'' = s''/r - 2 s'/r^2 + 2 s/r^3."""
+    d, r, maskf = _radial(ops, rij, mask, protection)
+    rmat, deriv = env_mat_deriv(ops, rij, mask, rcut, rcut_smth, protection)
+    sw, dsw = switch(ops, r, rcut_smth, rcut), switch_deriv(ops, r, rcut_smth, rcut)
+    ddsw = switch_deriv2(ops, r, rcut_smth, rcut)
+    s, ds = sw / r, dsw / r - sw / (r * r)
+    dds = ddsw / r - 2.0 * dsw / (r * r) + 2.0 * sw / (r * r * r)
+    t1 = ds / r - s / (r * r)
+    t2 = dds / r - 2.0 * ds / (r * r) + 2.0 * s / (r * r * r)
+    e = rij / d
+    eye = ops.eye(3, ops.dtype_of(rij))
+    ee = e[..., :, None] * e[..., None, :]  # nf x nloc x nnei x 3 x 3
+    proj = (eye - ee) / d[..., None]
+    radial = (dds[..., None] * ee + ds[..., None] * proj)[..., None, :, :]  # .. x 1 x 3 x 3
+    ang = (t2[..., None] * ee + t1[..., None] * proj)[..., None, :, :] * rij[..., :, None, None]
+    cross = t1[..., None, None] * (e[..., None, :, None] * eye[:, None, :] + e[..., None, None, :] * eye[:, :, None])
+    second = ops.concat([radial, ang + cross], axis=-3) * maskf[..., None, None]
+    return rmat, deriv, second
+
+
 def forces_from_env_grad(ops, grad_r, deriv, rij, nlist, nall, centers=None):
     """Forces and virial of an energy E(R) from G = dE/dR (nf x nloc x nnei x 4) and the
     ``env_mat_deriv`` derivative: with g_ij = dE/dr_ij = sum_k G_ik dR_ik/dr_ij,

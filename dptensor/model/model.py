@@ -9,6 +9,7 @@ import numpy as np
 from dptensor.data import keys
 from dptensor.model.descriptor import DescrptSeA
 from dptensor.model.fitting import FITTINGS
+from dptensor.model.hessian import energy_hessian
 from dptensor.model.ops import numpy_ops
 from dptensor.model.pytree import SEP, is_trainable_path
 
@@ -116,6 +117,13 @@ class Model:
         out = self.fitting.call(ops, v["fitting"], desc, rot_mat, atype, groups)
         f64 = ops.float_dtype("float64")
         return {k: ops.astype(x, f64) for k, x in out.items()}
+
+    def hessian(self, ops, v, coord, atype, nlist, shift, groups=None, widths=None):
+        """d2E/dx2 per frame, nf x 3nat x 3nat (float64), of an energy model: see
+        ``dptensor.model.hessian``. Every atom is a center (nlist nf x nat x nnei)."""
+        if not self.output_def.r_differentiable:
+            raise ValueError(f"a {self.model_type} model has no Hessian (energy models only)")
+        return energy_hessian(self, ops, v, coord, atype, nlist, shift, groups, widths)
 
     def center_index(self, atype):
         """Indices of the atoms whose output is not identically zero (types in ``sel_type``),

@@ -40,6 +40,34 @@ def activate(ops, name, x):
     return getattr(ops, name)(x)
 
 
+def activation_derivs(ops, name, x):
+    """act(x), act'(x), act''(x) of a named activation, written out (the Hessians use them)."""
+    if name in ("linear", "none"):
+        one = 0.0 * x + 1.0
+        return x, one, 0.0 * x
+    if name == "tanh":
+        a = ops.tanh(x)
+        d = 1.0 - a * a
+        return a, d, -2.0 * a * d
+    if name == "relu":
+        step = ops.astype(x > 0, ops.dtype_of(x))
+        return ops.relu(x), step, 0.0 * x
+    if name in ("sigmoid", "softplus"):
+        s = ops.sigmoid(x)
+        d = s * (1.0 - s)
+        if name == "softplus":
+            return ops.softplus(x), s, d
+        return s, d, d * (1.0 - 2.0 * s)
+    if name == "gelu":  # 0.5 x (1 + tanh(u)), u = c (x + k x^3)
+        c, k = float(np.sqrt(2.0 / np.pi)), 0.044715
+        t = ops.tanh(c * (x + k * x * x * x))
+        sech2 = 1.0 - t * t
+        du, ddu = c * (1.0 + 3.0 * k * x * x), 6.0 * c * k * x
+        return (0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * sech2 * du,
+                sech2 * (du + 0.5 * x * (ddu - 2.0 * t * du * du)))
+    raise ValueError(f"unknown activation function {name!r}; known: {', '.join(ACTIVATIONS)}")
+
+
 class Network(Serializable):
     """An embedding net (``out_dim`` None: the last hidden layer is the output) or a fitting net.
 
@@ -82,11 +110,23 @@ class Network(Serializable):
 
     def call(self, ops, v, x):
         """Apply the net with variables ``v`` (same structure as ``self.variables``)."""
+        return self.call_from(ops, v, x)
+
+    @property
+    def first_shortcut(self):
+        """Whether the first hidden layer adds its input (width kept or doubled)."""
+        return bool(self.neuron) and self.neuron[0] in (self.in_dim, 2 * self.in_dim)
+
+    def call_from(self, ops, v, x, z0=None):
+        """``call``; with ``z0`` (... x neuron[0]), the first layer's pre-activation x W + b is z0
+        instead (the backends' Hessians differentiate the rest of the net in that space); x is
+        then read only by a first-layer shortcut and may be None without one."""
         layers = v["layers"]
         n_hidden = len(self.neuron)
         for k in range(n_hidden):
             layer = layers[k]
-            y = activate(ops, self.activation_function, dense(ops, x, layer["w"], layer["b"]))
+            z = z0 if k == 0 and z0 is not None else dense(ops, x, layer["w"], layer["b"])
+            y = activate(ops, self.activation_function, z)
             if "idt" in layer:
                 y = y * layer["idt"]
             n_in, n_out = self.dims[k], self.dims[k + 1]
@@ -101,6 +141,24 @@ class Network(Serializable):
             last = layers[n_hidden]
             x = dense(ops, x, last["w"], last["b"])
         return x
+
+    def call_derivs(self, ops, v, x):
+        """An embedding net (no output layer) on a column x (rows x 1) with its first and second
+        derivatives in x: (y, dy/dx, d2y/dx2), each rows x neuron[-1]. The value and the two
+        derivatives go through each layer's weights as one matrix product."""
+        d1, d2 = 0.0 * x + 1.0, 0.0 * x
+        for k, layer in enumerate(v["layers"][:len(self.neuron)]):
+            z = ops.matmul(ops.concat([x[None], d1[None], d2[None]], axis=0), layer["w"])
+            z0, z1, z2 = z[0], z[1], z[2]
+            a, da, dda = activation_derivs(ops, self.activation_function, z0 + layer["b"])
+            y = [a, da * z1, dda * z1 * z1 + da * z2]
+            if "idt" in layer:
+                y = [t * layer["idt"] for t in y]
+            n_in, n_out = self.dims[k], self.dims[k + 1]
+            if n_out in (n_in, 2 * n_in):
+                y = [t + (s if n_out == n_in else ops.concat([s, s], axis=-1)) for t, s in zip(y, (x, d1, d2))]
+            x, d1, d2 = y
+        return x, d1, d2
 
     def __call__(self, x):
         from dptensor.model.ops import numpy_ops

@@ -239,8 +239,11 @@ def test_loads_in_a_fresh_process_without_dptensor(frozen_models, tmp_path):
         assert got["sel"] == model.sel
 
 
+# float32: the frozen Hessian differentiates the traced force and the eager one is the written-out
+# Hessian (dptensor.model.hessian): two algorithms, whose float32 roundings differ by a few 1e-6
+# of the scale for gelu (each within 7e-6 of the float64 model's)
 @pytest.mark.parametrize("activation, precision, tol", [("softplus", "float64", TOL),
-                                                       ("gelu", "float32", 1e-6)])
+                                                       ("gelu", "float32", 1e-5)])
 def test_activations_and_precision(activation, precision, tol):
     """Each activation's backward kernel is in the traced graph (softplus once broke a view)."""
     model = make_model("ener", descriptor={**DESCRIPTOR, "type_one_side": True, "resnet_dt": True,

@@ -11,6 +11,7 @@ from model_fixtures import ORTHO_BOX  # noqa: E402
 from tf_helpers import MODELS, batch_inputs, max_abs_diff, tiny_model  # noqa: E402
 
 from dptensor.data import keys  # noqa: E402
+from dptensor.model.ops import numpy_ops  # noqa: E402
 from dptensor.model.pytree import flatten  # noqa: E402
 
 TOL = 1e-10
@@ -79,21 +80,18 @@ def test_hessian_is_second_derivative():
     assert max_abs_diff(hess[0], hess[1]) > 1e-3
 
 
-def test_hessian_blocks_and_dynamic_shapes_agree(monkeypatch):
-    """Small row blocks (several per batch) and the graph path for unknown sizes (the one a
-    SavedModel runs) give the one-block result."""
-    import dptensor_tf.model as tf_model
-
+def test_hessian_dynamic_shapes_agree():
+    """The graph path for unknown sizes (the one a SavedModel runs) gives the eager Hessian,
+    which is the numpy reference's."""
     model = tiny_model("ener")
     inputs = batch_inputs(model, 2, 5)
     args = [tf.convert_to_tensor(inputs[k]) for k in ("coord", "atype", "nlist", "shift")]
     tm = TFModel(model)
     whole = tm.hessian(*args).numpy()
-    monkeypatch.setattr(tf_model, "HESSIAN_CHUNK_ATOMS", 23)  # 2 rows per block, 8 blocks
-    blocks = tm.hessian(*args).numpy()
     spec = [tf.TensorSpec([None] * a.shape.rank, a.dtype) for a in args]
     dynamic = tf.function(tm.hessian, input_signature=spec, autograph=False)(*args).numpy()
-    assert max_abs_diff(blocks, whole) < TOL and max_abs_diff(dynamic, whole) < TOL
+    reference = model.hessian(numpy_ops, model.variables, *(inputs[k] for k in ("coord", "atype", "nlist", "shift")))
+    assert max_abs_diff(dynamic, whole) < TOL and max_abs_diff(reference, whole) < TOL
 
 
 def test_variables_round_trip():

@@ -16,7 +16,7 @@ import numpy as np
 
 from dptensor.data import keys
 from dptensor.model.serial import Serializable
-from dptensor.model.env_mat import env_mat, env_mat_deriv, env_mat_stats
+from dptensor.model.env_mat import env_mat, env_mat_deriv, env_mat_deriv2, env_mat_stats
 from dptensor.model.network import Network
 from dptensor.model.packing import pack_rows
 from dptensor.model.ops import numpy_ops
@@ -102,6 +102,10 @@ class DescrptSeA(Serializable):
         """R and dR/dr_ij from neighbor vectors (see ``env_mat.env_mat_deriv``)."""
         return env_mat_deriv(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
 
+    def env_mat_deriv2(self, ops, rij, mask):
+        """R, dR/dr_ij and d2R/dr_ij^2 (see ``env_mat.env_mat_deriv2``)."""
+        return env_mat_deriv2(ops, rij, mask, self.rcut, self.rcut_smth, self.env_protection)
+
     def call_env(self, ops, v, em, atype, occupied=None, mirror=None, widths=None):
         """``call`` from the environment matrix (``env_mat``, nf x nloc x nnei x 4, float64).
 
@@ -114,37 +118,89 @@ class DescrptSeA(Serializable):
         ``occupied``; ``keys.WIDTHS``, from ``dptensor.data.trim``): em holds only the first
         widths[t] slots of each type block, the rest being empty; their constant contribution
         is added in closed form, so the result is that of the full list."""
-        widths = list(self.sel) if widths is None else [int(w) for w in widths]
-        if occupied is None and widths != list(self.sel):
-            raise ValueError("se_e2_a: neighbor lists cut to widths need the occupied-slot mask")
-        prec = ops.float_dtype(self.precision)
-        pair_mask = ops.asarray(self.pair_mask(), dtype=prec)
+        widths = self.block_widths(widths, occupied)
         xyz = None
-        start = pos = 0  # first slot of the block in the full list (statistics) and in em
-        for tj, (n, w) in enumerate(zip(self.sel, widths)):
-            if n == 0:
-                continue
-            davg = ops.take(v["davg"][:, start:start + w], atype, axis=0)  # nf x nloc x w x 4
-            dstd = ops.take(v["dstd"][:, start:start + w], atype, axis=0)
-            block = ops.astype((em[:, :, pos:pos + w, :] - davg) / dstd, prec)  # nf x nloc x w x 4
-            const = None
-            if occupied is None:
-                gg = self._embed(ops, v, block[..., :1], atype, tj)  # nf x nloc x w x M1
-            else:
-                gg, const = self._embed_occupied(ops, v, block[..., 0], occupied[:, :, pos:pos + w],
-                                                 atype, tj, start, _block_mirror(ops, mirror, pos, w))
-            if self.exclude_types:
-                block = block * ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
-                const = None if const is None else const * pair_mask[:, tj][:, None, None]
+        for tj, start, pos, w in self.blocks(widths):
+            block = self.normalize_block(ops, v, em[:, :, pos:pos + w, :], atype, start, w)
+            gg, const = self.embed_block(ops, v, block[..., 0], atype, tj, start, occupied, mirror, pos, w)
+            factor = self.pair_factor(ops, atype, tj, ops.dtype_of(block))
+            if factor is not None:
+                block = block * factor
             # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
             part = ops.einsum("flnd,flnm->fldm", block, gg)  # nf x nloc x 4 x M1
             if const is not None:
-                part = part + ops.take(const, atype, axis=0)
+                part = part + self.const_term(ops, const, atype, tj)
             xyz = part if xyz is None else xyz + part
+        return self.from_xyz(ops, xyz)
+
+    # the pieces of call_env, which the backends' Hessians also use ------------------------
+    def block_widths(self, widths, occupied):
+        """The slots per type block that em holds (``call_env``'s ``widths``; default sel)."""
+        widths = list(self.sel) if widths is None else [int(w) for w in widths]
+        if occupied is None and widths != list(self.sel):
+            raise ValueError("se_e2_a: neighbor lists cut to widths need the occupied-slot mask")
+        return widths
+
+    def blocks(self, widths):
+        """(neighbor type tj, first slot in the full list, first slot in em, width) of each
+        non-empty type block."""
+        start = pos = 0
+        for tj, (n, w) in enumerate(zip(self.sel, widths)):
+            if n:
+                yield tj, start, pos, w
             start, pos = start + n, pos + w
+
+    def normalize_block(self, ops, v, em_block, atype, start, w):
+        """(R - davg) / dstd of one block (nf x nloc x w x 4, float64) in model precision."""
+        davg = ops.take(v["davg"][:, start:start + w], atype, axis=0)  # nf x nloc x w x 4
+        dstd = ops.take(v["dstd"][:, start:start + w], atype, axis=0)
+        return ops.astype((em_block - davg) / dstd, ops.float_dtype(self.precision))
+
+    def embed_block(self, ops, v, ss, atype, tj, start, occupied, mirror, pos, w):
+        """The embedding of one block from its normalized radial column ss (nf x nloc x w)
+        -> (gg nf x nloc x w x M1, const ntypes x 4 x M1 or None): see ``_embed_occupied``."""
+        if occupied is None:
+            return self._embed(ops, v, ss[..., None], atype, tj), None
+        return self._embed_occupied(ops, v, ss, occupied[:, :, pos:pos + w], atype, tj, start,
+                                    _block_mirror(ops, mirror, pos, w))
+
+    def cut_const(self, ops, v, tj, start, w):
+        """``embed_block``'s const computed alone: per center type, sum over the slots [w, n)
+        of block tj (all empty) of R~^T G, ntypes x 4 x M1; None when w = n."""
+        n = self.sel[tj]
+        if w == n:
+            return None
+        empty4 = (0.0 - v["davg"][:, start + w:start + n, :]) / v["dstd"][:, start + w:start + n, :]
+        empty4 = ops.astype(empty4, ops.float_dtype(self.precision))  # ntypes x (n - w) x 4
+        if self.type_one_side:
+            gg = self.nets[tj].call(ops, v["embeddings"][tj], empty4[..., :1])  # ntypes x (n-w) x M1
+        else:
+            gg = ops.concat([self.nets[k].call(ops, v["embeddings"][k], empty4[t:t + 1, :, :1])
+                             for t, k in enumerate(self.net_index(t, tj) for t in range(self.ntypes))],
+                            axis=0)
+        return ops.einsum("tkd,tkm->tdm", empty4, gg)
+
+    def pair_factor(self, ops, atype, tj, dtype):
+        """nf x nloc x 1 x 1: 0 where (center type, tj) is an excluded pair, else 1; None
+        without ``exclude_types``."""
+        if not self.exclude_types:
+            return None
+        pair_mask = ops.asarray(self.pair_mask(), dtype=dtype)
+        return ops.take(pair_mask[:, tj], atype, axis=0)[:, :, None, None]
+
+    def const_term(self, ops, const, atype, tj):
+        """The per-center sum of the slots cut off a block (``embed_block``'s const), pair mask
+        applied: nf x nloc x 4 x M1."""
+        if self.exclude_types:
+            pair_mask = ops.asarray(self.pair_mask(), dtype=ops.dtype_of(const))
+            const = const * pair_mask[:, tj][:, None, None]
+        return ops.take(const, atype, axis=0)
+
+    def from_xyz(self, ops, xyz):
+        """(D, rot_mat) of ``call_env`` from sum_k R~_k^T G_k (nf x nloc x 4 x M1)."""
         gr = ops.transpose(xyz, (0, 1, 3, 2)) / float(self.nnei)  # nf x nloc x M1 x 4
         grrg = ops.einsum("flid,fljd->flij", gr, gr[:, :, :self.axis_neuron, :])  # nf x nloc x M1 x M2
-        nf, nloc = ops.shape(em)[:2]
+        nf, nloc = ops.shape(xyz)[:2]
         return ops.reshape(grrg, (nf, nloc, self.dim_out)), gr[..., 1:]
 
     def _embed(self, ops, v, ss, atype, tj):
