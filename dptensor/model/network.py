@@ -108,25 +108,18 @@ class Network(Serializable):
             })
         return {"layers": layers}
 
-    def call(self, ops, v, x):
-        """Apply the net with variables ``v`` (same structure as ``self.variables``)."""
-        return self.call_from(ops, v, x)
-
     @property
     def first_shortcut(self):
         """Whether the first hidden layer adds its input (width kept or doubled)."""
         return bool(self.neuron) and self.neuron[0] in (self.in_dim, 2 * self.in_dim)
 
-    def call_from(self, ops, v, x, z0=None):
-        """``call``; with ``z0`` (... x neuron[0]), the first layer's pre-activation x W + b is z0
-        instead (the backends' Hessians differentiate the rest of the net in that space); x is
-        then read only by a first-layer shortcut and may be None without one."""
+    def call(self, ops, v, x):
+        """Apply the net with variables ``v`` (same structure as ``self.variables``)."""
         layers = v["layers"]
         n_hidden = len(self.neuron)
         for k in range(n_hidden):
             layer = layers[k]
-            z = z0 if k == 0 and z0 is not None else dense(ops, x, layer["w"], layer["b"])
-            y = activate(ops, self.activation_function, z)
+            y = activate(ops, self.activation_function, dense(ops, x, layer["w"], layer["b"]))
             if "idt" in layer:
                 y = y * layer["idt"]
             n_in, n_out = self.dims[k], self.dims[k + 1]
