@@ -7,6 +7,7 @@ and every op that takes a shape accepts such a mix, so the reference math runs u
 
 import numpy as np
 
+from dptensor_tf.einsum import einsum
 from dptensor_tf.env import tf
 
 _DTYPES = {"float32": tf.float32, "float64": tf.float64}
@@ -138,7 +139,7 @@ class TFOps:
 
     @staticmethod
     def einsum(expr, *xs):
-        return tf.einsum(expr, *xs)
+        return einsum(expr, *xs)  # batched products as BatchMatMul: see einsum.py
 
     tanh = staticmethod(tf.tanh)
     relu = staticmethod(tf.nn.relu)

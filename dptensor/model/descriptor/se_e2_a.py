@@ -119,9 +119,11 @@ class DescrptSeA(Serializable):
         widths[t] slots of each type block, the rest being empty; their constant contribution
         is added in closed form, so the result is that of the full list."""
         widths = self.block_widths(widths, occupied)
+        # one split, not a slice per block: a slice's gradient fills a zero array of em's size
+        parts = ops.split(em, widths, axis=2)
         xyz = None
         for tj, start, pos, w in self.blocks(widths):
-            block = self.normalize_block(ops, v, em[:, :, pos:pos + w, :], atype, start, w)
+            block = self.normalize_block(ops, v, parts[tj], atype, start, w)
             gg, const = self.embed_block(ops, v, block[..., 0], atype, tj, start, occupied, mirror, pos, w)
             factor = self.pair_factor(ops, atype, tj, ops.dtype_of(block))
             if factor is not None:
