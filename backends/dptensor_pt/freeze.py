@@ -20,12 +20,10 @@ Python: dicts, loops over types, numpy constants), which ``torch.jit.script`` ca
    differently, so the view fails for other sizes. ``reshape`` is a view whenever one is
    possible; the graph has no in-place ops, so aliasing never matters.
 
-Hessian. The scripted module does not trace ``TorchModel.hessian`` (the reference's
-written-out Hessian, whose per-type loops follow the atom types of the example). It uses that
-frames are independent: for a block of B rows it copies the batch B times (B*nf
-frames), runs the traced force F = -dE/dx and takes one ``torch.autograd.grad`` of F with the
-one-hot tangent e_{row_b} in copy b, which is minus row ``row_b`` of d2E/dx2 in copy b. Blocks
-bound the memory; only ``do_hessian`` runs this, and it needs grad mode (not ``no_grad``).
+Hessian. An energy model's file holds a second traced graph: the reference's written-out
+Hessian (``TorchModel.hessian``, ``dptensor.model.hessian``) traced the same way, with the
+type-masked fitting (no per-type atom positions, which change from system to system). It is plain
+operations, so it runs under ``no_grad`` too.
 
 The file also holds the serialized reference model (extra file ``model.json``: JSON with each
 array as base64 ``.npy`` bytes) so that dptensor recovers the exact weights (``load_frozen``).
@@ -52,7 +50,6 @@ from dptensor_pt.model import TorchModel
 EXTRA_FILE = "model.json"  # the serialized reference model inside the .pth archive
 FILE_FORMAT = "dptensor-frozen-pt"
 FILE_VERSION = 1
-HESSIAN_CHUNK_ATOMS = 256  # copies x frames x atoms per block of Hessian rows (water model: ~0.7 GB)
 # freeze-time check of the scripted graph against the eager model, relative, by model precision: the
 # traced graph may run other kernels (e.g. a product and an add for a fused addmm), which differ in
 # rounding; a size fixed by tracing gives errors of order one
@@ -70,6 +67,23 @@ def _predict_fn(tm):
             return tm(coord, atype, nlist, shift, derivatives=True)
 
     return predict
+
+
+def _hessian_fn(tm):
+    """coord, atype, nlist, shift -> d2E/dx2 (nf x 3nat x 3nat): the written-out Hessian."""
+
+    def hessian(coord, atype, nlist, shift):
+        return tm.hessian(coord, atype, nlist, shift)
+
+    return hessian
+
+
+class _NoHessian(torch.nn.Module):
+    """The Hessian graph slot of a dipole or polar model (never called: ``hessian`` refuses)."""
+
+    def forward(self, coord: torch.Tensor, atype: torch.Tensor, nlist: torch.Tensor,
+                shift: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(0, dtype=torch.float64)
 
 
 def _distinct_sizes(taken, count):
@@ -165,17 +179,15 @@ class FrozenModel(torch.nn.Module):
     has_hessian: bool
     r_differentiable: bool
     atomic_name: str
-    hessian_chunk_atoms: int
 
-    def __init__(self, predict, model: Model, has_hessian: bool):
+    def __init__(self, predict, hessian, model: Model, has_hessian: bool):
         super().__init__()
-        self.predict = predict
+        self.predict, self.hessian_graph = predict, hessian
         self.type_map, self.model_type = list(model.type_map), str(model.model_type)
         self.rcut, self.sel, self.sel_type = float(model.rcut), list(model.sel), list(model.sel_type)
         self.has_hessian = bool(has_hessian)
         self.r_differentiable = bool(model.output_def.r_differentiable)
         self.atomic_name = model.output_def.atomic_name
-        self.hessian_chunk_atoms = HESSIAN_CHUNK_ATOMS
 
     def forward(self, coord: torch.Tensor, atype: torch.Tensor, nlist: torch.Tensor,
                 shift: torch.Tensor, do_atomic: bool = True,
@@ -190,35 +202,13 @@ class FrozenModel(torch.nn.Module):
     @torch.jit.export
     def hessian(self, coord: torch.Tensor, atype: torch.Tensor, nlist: torch.Tensor,
                 shift: torch.Tensor) -> torch.Tensor:
-        """d2E/dx2, nf x 3nat x 3nat (atom-major: x0 y0 z0 x1 ...), in blocks of rows."""
+        """d2E/dx2, nf x 3nat x 3nat (atom-major: x0 y0 z0 x1 ...)."""
         if not self.r_differentiable:
             raise RuntimeError("a " + self.model_type + " model has no Hessian")
-        if not torch.is_grad_enabled():
-            raise RuntimeError("the Hessian uses autograd: call outside torch.no_grad()")
         nf, nat = coord.size(0), coord.size(1)
         if nf * nat == 0:
             return torch.zeros(nf, 3 * nat, 3 * nat, dtype=torch.float64)
-        step = max(1, self.hessian_chunk_atoms // (nf * nat))
-        parts: list[torch.Tensor] = []
-        for start in range(0, 3 * nat, step):
-            stop = min(start + step, 3 * nat)
-            parts.append(self._hessian_rows(coord, atype, nlist, shift, start, stop))
-        return torch.cat(parts, dim=1)
-
-    def _hessian_rows(self, coord: torch.Tensor, atype: torch.Tensor, nlist: torch.Tensor,
-                      shift: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        """Rows [start, stop) of the Hessian, nf x (stop - start) x 3nat; copy b of the batch
-        (frames [b*nf, (b+1)*nf)) carries the tangent e_{start+b}."""
-        nf, nat = coord.size(0), coord.size(1)
-        nb, n3 = stop - start, 3 * nat
-        x = coord.detach().repeat(nb, 1, 1).requires_grad_(True)  # nb*nf x nat x 3
-        force = self.predict(x, atype.repeat(nb, 1), nlist.repeat(nb, 1, 1),
-                             shift.repeat(nb, 1, 1, 1))[keys.P_FORCE]
-        tangent = torch.eye(n3, dtype=x.dtype)[start:stop, None, :].expand(nb, nf, n3)
-        grad_outputs: list[torch.Tensor | None] = [tangent.reshape(nb * nf, nat, 3)]
-        grad = torch.autograd.grad([force], [x], grad_outputs)[0]
-        assert grad is not None
-        return -grad.reshape(nb, nf, n3).transpose(0, 1)  # d(F . t)/dx = -H t
+        return self.hessian_graph(coord, atype, nlist, shift)
 
 
 def _check_inputs(model, nf, nat):
@@ -237,13 +227,20 @@ def _check_inputs(model, nf, nat):
 
 
 def check_frozen(script, model, nf=3, nat=7):
-    """Compare the scripted predictions (the Hessian reuses the same graph) with the eager
-    TorchModel on inputs of other sizes; raises RuntimeError if tracing fixed a size (a freezing
-    bug, not a user error). A tensor model is checked with 5 of the nat atoms as centers."""
+    """Compare the scripted predictions and (energy models) Hessian with the eager TorchModel on
+    inputs of other sizes; raises RuntimeError if tracing fixed a size (a freezing bug, not a
+    user error). A tensor model is checked with 5 of the nat atoms as centers."""
     args = _check_inputs(model, nf, nat)
     if not model.output_def.r_differentiable:
         _check_sizes(script, model, [args[0]] + [a[:, :5] for a in args[1:]], nf, nat)
     _check_sizes(script, model, args, nf, nat)
+    if model.output_def.r_differentiable:
+        try:
+            got = script.hessian(*args)
+        except (RuntimeError, torch.jit.Error) as exc:
+            raise RuntimeError(f"frozen Hessian fails for nf={nf}, nat={nat}: tracing fixed a size "
+                               f"({str(exc).strip().splitlines()[-1]})") from exc
+        _compare(model, "hessian", got, TorchModel(model).hessian(*args).detach(), nf, nat)
 
 
 def _check_sizes(script, model, args, nf, nat):
@@ -254,11 +251,14 @@ def _check_sizes(script, model, args, nf, nat):
                            f"({str(exc).strip().splitlines()[-1]})") from exc
     want = _predict_fn(TorchModel(model))(*args)
     for key, value in want.items():
-        value = value.detach()
-        err = float((got[key] - value).abs().max()) if key in got else float("inf")
-        if not err <= CHECK_TOLERANCE.get(model.precision, 1e-8) * (1.0 + float(value.abs().max())):
-            raise RuntimeError(f"frozen model differs from the reference on {key} for nf={nf}, "
-                               f"nat={nat} (max |diff| {err:.3g})")
+        _compare(model, key, got.get(key), value.detach(), nf, nat)
+
+
+def _compare(model, key, got, want, nf, nat):
+    err = float((got - want).abs().max()) if got is not None else float("inf")
+    if not err <= CHECK_TOLERANCE.get(model.precision, 1e-8) * (1.0 + float(want.abs().max())):
+        raise RuntimeError(f"frozen model differs from the reference on {key} for nf={nf}, "
+                           f"nat={nat} (max |diff| {err:.3g})")
 
 
 # public API --------------------------------------------------------------------------------
@@ -274,8 +274,13 @@ def build_frozen(model: Model, hessian=None) -> torch.jit.ScriptModule:
     """The scripted FrozenModel of ``model``, checked (see ``freeze_model`` for ``hessian``)."""
     has_hessian = _has_hessian(model, hessian)
     tm = TorchModel(model).requires_grad_(False)  # weights are constants of the graph
-    predict = trace_to_script(_predict_fn(tm), _example_inputs(model))
-    script = torch.jit.script(FrozenModel(predict, model, has_hessian))
+    example = _example_inputs(model)
+    predict = trace_to_script(_predict_fn(tm), example)
+    if model.output_def.r_differentiable:
+        hessian = trace_to_script(_hessian_fn(tm), example)
+    else:
+        hessian = torch.jit.script(_NoHessian())
+    script = torch.jit.script(FrozenModel(predict, hessian, model, has_hessian))
     check_frozen(script, model)
     return script
 
