@@ -6,20 +6,13 @@ than ``BatchMatMulV2`` with adjoint flags, whose gradients are again adjoint pro
 training step these einsums took a third of the op time. ``einsum`` below writes such a
 contraction as one product, when its operands can be read as (batch, rows, inner) blocks without
 moving data (only reshapes and the adjoint flags), and as a broadcast product and sum when one
-side has no free index; a three-operand einsum as two two-operand ones, left to right. Anything
-else goes to ``tf.einsum``.
+side has no free index. Anything else goes to ``tf.einsum``.
 """
 
 from dptensor_tf.env import tf
 
 
 def einsum(expr, *xs):
-    if len(xs) == 3:  # left to right, as two products (the fittings' R^T a R forms)
-        inputs, out = expr.replace(" ", "").split("->")
-        a, b, c = inputs.split(",")
-        mid = "".join(x for x in dict.fromkeys(a + b) if x in c or x in out)
-        return einsum(f"{mid},{c}->{out}",
-                      einsum(f"{a},{b}->{mid}", xs[0], xs[1]), xs[2])
     if len(xs) == 2:
         plan = _plan(expr)
         if plan is not None:

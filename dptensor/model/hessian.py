@@ -116,7 +116,9 @@ def _pair_index(ops, nlist, pos, w, nat):
     block = ops.astype(nlist[:, :, pos:pos + w], ops.index_dtype)
     j = ops.where(block >= 0, block, 0 * block)
     i = ops.reshape(ops.astype(ops.arange(nloc), ops.index_dtype), (1, nloc, 1)) + 0 * j
-    n = ops.astype(ops.asarray(nat), ops.index_dtype)  # a traced size may be a narrower int
+    # nat as an index-typed scalar that tracing keeps symbolic (a traced size may be a narrower
+    # int, and a tensor made from it would be a constant)
+    n = ops.sum(ops.astype(ops.arange(nat) >= 0, ops.index_dtype))
     return [ops.reshape(a * n + b, (nf, -1)) for a, b in ((i, j), (i, i), (j, i), (j, j))]
 
 

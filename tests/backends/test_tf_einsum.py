@@ -13,8 +13,7 @@ SIZES = dict(zip("flndmkxabcehijt", [2, 3, 4, 5, 6, 4, 3, 2, 3, 3, 3, 4, 5, 2, 3
 PLANNED = ["flnd,flnm->fldm", "flid,fljd->flij", "flnk,flnkx->flnx", "flna,flnb->fab",
            "fldm,flnm->flnd", "fnma,mah->fnh", "fnma,fnbda->fnbdm", "tkd,tkm->tdm", "flm,flmd->fld",
            "flkm,flmi->flki", "flndce,flnd->flnce"]
-FALLBACK = ["flndc,flnm->flncdm", "mah,fnad->fndmh", "fnadm,fnbdm->fab"]
-THREE = ["flm,flmi,flmj->flij", "flmi,flmn,flnj->flij", "kn,flki,flnj->flij"]  # as two products
+FALLBACK = ["flndc,flnm->flncdm", "mah,fnad->fndmh", "fnadm,fnbdm->fab", "flm,flmi,flmj->flij"]
 
 
 def _operands(expr, seed=0):
@@ -22,7 +21,7 @@ def _operands(expr, seed=0):
     return [rng.normal(size=[SIZES[c] for c in part]) for part in expr.split("->")[0].split(",")]
 
 
-@pytest.mark.parametrize("expr", PLANNED + FALLBACK + THREE)
+@pytest.mark.parametrize("expr", PLANNED + FALLBACK)
 def test_values(expr):
     if expr.count(",") == 1:
         assert (_plan(expr) is not None) == (expr in PLANNED)
@@ -31,7 +30,7 @@ def test_values(expr):
     np.testing.assert_allclose(got, np.einsum(expr, *xs), rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("expr", PLANNED + THREE)
+@pytest.mark.parametrize("expr", PLANNED)
 def test_first_and_second_derivatives(expr):
     xs = [tf.constant(x) for x in _operands(expr, seed=1)]
     out_shape = np.einsum(expr, *_operands(expr)).shape
