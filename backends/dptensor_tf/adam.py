@@ -1,13 +1,17 @@
-"""Adam, step for step the update of ``torch.optim.Adam`` with its defaults, so that both backends
-follow the same trajectory (to round-off in float64) from the same weights and batches.
+"""Adam with the update of ``torch.optim.Adam`` and its defaults, so that both backends follow the
+same trajectory (to round-off in float64) from the same weights and batches.
 
 For a parameter p with gradient g at step t (t = 1, 2, ...), learning rate lr:
 
     m <- m + (1 - b1) (g - m)            v <- b2 v + (1 - b2) g^2
     p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 
-b1 = 0.9, b2 = 0.999, eps = 1e-8, no weight decay. (Keras' Adam adds eps before the bias
-correction of v, which changes the steps; hence this small class.)
+b1 = 0.9, b2 = 0.999, eps = 1e-8, no weight decay. Keras' Adam adds eps before the bias
+correction of v, which changes the steps; TensorFlow's fused kernel (``ResourceApplyAdam``, the
+one pass over p, m and v that ``apply`` runs) does too, so it is given eps sqrt(1 - b2^t), which
+makes its update the one above. Written as separate ops, the update allocated and filled five
+temporaries per variable: on the polar example, whose last fitting layer has 10^6 weights, they
+took a third of the step's op time.
 
 ``clip_by_total_norm`` matches ``torch.nn.utils.clip_grad_norm_``: every gradient is scaled by
 min(1, max_norm / (||g|| + 1e-6)), ||g|| the 2-norm of all gradients together.
@@ -38,15 +42,18 @@ class Adam(tf.Module):
         The step count t is shared: a variable left out here (no gradient) is left out at
         every step, so it equals torch's per-parameter count for the variables that train."""
         t = tf.cast(self.iterations.assign_add(1), tf.float64)
-        step_size = lr / (1.0 - BETA1**t)
-        root_bc2 = tf.sqrt(1.0 - BETA2**t)
+        b1_power, b2_power = BETA1**t, BETA2**t
+        eps = EPS * tf.sqrt(1.0 - b2_power)  # torch's eps, before the bias correction of v
+        scalars = {}  # per dtype: beta1^t, beta2^t, lr, beta1, beta2, eps
         for p, g in zip(params, grads):
-            m, v = self.m[self._slot[id(p)]], self.v[self._slot[id(p)]]
-            dtype = p.dtype
-            m.assign_add((1.0 - BETA1) * (g - m))
-            v.assign(BETA2 * v + (1.0 - BETA2) * g * g)
-            denom = tf.sqrt(v) / tf.cast(root_bc2, dtype) + EPS
-            p.assign_sub(tf.cast(step_size, dtype) * m / denom)
+            if p.dtype not in scalars:  # a Python float straight to the dtype (tf.cast: via float32)
+                scalars[p.dtype] = ([tf.cast(x, p.dtype) for x in (b1_power, b2_power, lr)]
+                                    + [tf.constant(x, p.dtype) for x in (BETA1, BETA2)] + [tf.cast(eps, p.dtype)])
+            b1p, b2p, rate, b1, b2, epsilon = scalars[p.dtype]
+            slot = self._slot[id(p)]
+            tf.raw_ops.ResourceApplyAdam(var=p.handle, m=self.m[slot].handle, v=self.v[slot].handle,
+                                         beta1_power=b1p, beta2_power=b2p, lr=rate, beta1=b1, beta2=b2,
+                                         epsilon=epsilon, grad=g)
 
     # state ---------------------------------------------------------------------------------
     def state(self):
