@@ -120,3 +120,19 @@ class TypedFitting(Serializable, abc.ABC):
                 "activation_function": self.activation_function, "precision": self.precision,
                 "seed": self.seed, "trainable": self.trainable, "sel_type": list(self.sel_type)}
 
+
+
+def rotated_symmetric(ops, out, rot_mat, diag):
+    """G^T S G per atom (nf x nloc x 3 x 3) for rot_mat G (nf x nloc x M1 x 3): S = diag(out)
+    when ``diag`` (out nf x nloc x M1), else S = B + B^T with B the M1 x M1 matrix of out (nf x
+    nloc x M1^2). Computed as G^T B G plus its transpose, two batched products: no M1 x M1
+    transpose, and no three-operand einsum (TensorFlow runs those through its slower Einsum
+    kernel)."""
+    if diag:
+        return ops.einsum("flmi,flmj->flij", rot_mat * out[..., None], rot_mat)
+    nf, nloc = ops.shape(out)[:2]
+    m1 = ops.shape(rot_mat)[2]
+    b = ops.reshape(out, (nf, nloc, m1, m1))
+    gb = ops.einsum("flmi,flmn->flin", rot_mat, b)  # G^T B, nf x nloc x 3 x M1
+    s = ops.einsum("flin,flnj->flij", gb, rot_mat)
+    return s + ops.transpose(s, (0, 1, 3, 2))

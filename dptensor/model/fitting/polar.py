@@ -13,7 +13,7 @@ import numpy as np
 
 from dptensor.data import keys
 from dptensor.model import output_def
-from dptensor.model.fitting.base import TypedFitting
+from dptensor.model.fitting.base import TypedFitting, rotated_symmetric
 
 
 class PolarFitting(TypedFitting):
@@ -36,13 +36,7 @@ class PolarFitting(TypedFitting):
 
     def call(self, ops, v, descriptor, rot_mat, atype, groups=None):
         out = self.typed_output(ops, v, descriptor, atype, groups)  # nf x nloc x out_dim
-        nf, nloc, _ = ops.shape(out)
-        if self.fit_diag:
-            alpha = ops.einsum("flm,flmi,flmj->flij", out, rot_mat, rot_mat)  # nf x nloc x 3 x 3
-        else:
-            a = ops.reshape(out, (nf, nloc, self.dim_emb, self.dim_emb))
-            a = a + ops.transpose(a, (0, 1, 3, 2))
-            alpha = ops.einsum("flmi,flmn,flnj->flij", rot_mat, a, rot_mat)
+        alpha = rotated_symmetric(ops, out, rot_mat, self.fit_diag)  # nf x nloc x 3 x 3
         dtype = ops.dtype_of(out)
         sel = np.isin(np.arange(self.ntypes), self.sel_type).astype(float)
         scale = ops.take(ops.asarray(np.asarray(self.scale) * sel, dtype=dtype), atype, axis=0)

@@ -21,7 +21,7 @@ import numpy as np
 
 from dptensor.data import keys
 from dptensor.model import output_def
-from dptensor.model.fitting.base import TypedFitting
+from dptensor.model.fitting.base import TypedFitting, rotated_symmetric
 
 RANKS = (1, 2)
 COMPONENTS = {1: (1,), 2: (0, 1, 2)}  # the irreducible parts (angular momenta) of each rank
@@ -120,13 +120,7 @@ class TensorFitting(TypedFitting):
 
     def _symmetric_traceless(self, ops, block, rot_mat, dtype):
         """G^T (B + B^T) G (or G^T diag(b) G) minus its trace/3 times I."""
-        if self.fit_diag:
-            s = ops.einsum("flm,flmi,flmj->flij", block, rot_mat, rot_mat)
-        else:
-            nf, nloc, _ = ops.shape(block)
-            b = ops.reshape(block, (nf, nloc, self.dim_emb, self.dim_emb))
-            b = b + ops.transpose(b, (0, 1, 3, 2))
-            s = ops.einsum("flmi,flmn,flnj->flij", rot_mat, b, rot_mat)  # nf x nloc x 3 x 3
+        s = rotated_symmetric(ops, block, rot_mat, self.fit_diag)  # nf x nloc x 3 x 3
         eye = ops.eye(3, dtype)
         trace = ops.einsum("flij,ij->fl", s, eye)
         return s - (trace / 3.0)[:, :, None, None] * eye
