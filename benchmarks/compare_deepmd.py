@@ -6,7 +6,8 @@ seconds/step = (t_long - t_short) / (LONG - SHORT), which cancels start-up and s
 peak memory is the largest resident set of the long run (/usr/bin/time). Runs alternate between
 tools so that a slow phase of the machine hits both; the table gives the median over the repeats
 and the range of seconds per step. Inference: each tool's frozen model tests the validation
-systems with all frames and with one frame; frames/second from the difference.
+systems with all frames and with one frame; frames/second from the difference. The freeze
+command's own wall time is reported too (start-up included: it runs once per model).
 
 usage: python benchmarks/compare_deepmd.py dipole --deepmd-venv ~/.cache/deepmd-venv \
            [--tools dpt-pt dpt-tf dp-tf dp-pt] [--short 20] [--long 220] [--repeat 3]
@@ -79,12 +80,13 @@ def train_pair(tool, example, short, long, venv):
 
 
 def inference(tool, work, venv, systems):
+    """(test frames per second, seconds to freeze)."""
     frozen = FROZEN[tool]
-    timed(command(tool, venv, "freeze", "-o", frozen), work)
+    t_freeze = timed(command(tool, venv, "freeze", "-o", frozen), work)[0]
     t_all = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0] for s in systems)
     t_one = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s, "-n", "1"), work)[0] for s in systems)
     frames = sum(_nframes(s) for s in systems)
-    return (frames - len(systems)) / max(t_all - t_one, 1e-9)
+    return (frames - len(systems)) / max(t_all - t_one, 1e-9), t_freeze
 
 
 def _nframes(system):
@@ -104,7 +106,7 @@ def main(argv=None):
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-inference", action="store_true")
     args = p.parse_args(argv)
-    results = {t: {"s_per_step": [], "rss_mb": [], "fps": []} for t in args.tools}
+    results = {t: {"s_per_step": [], "rss_mb": [], "fps": [], "freeze_s": []} for t in args.tools}
     for _ in range(args.repeat):
         for tool in args.tools:  # alternating tools within each repeat
             sps, rss, work = train_pair(tool, args.example, args.short, args.long, args.deepmd_venv)
@@ -115,7 +117,9 @@ def main(argv=None):
                 systems = cfg["training"].get("validation_data", cfg["training"]["training_data"])["systems"]
                 # dp test without -a demands the global label of every system: test global ones
                 systems = [s for s in systems if "atomic_system" not in s] or systems
-                results[tool]["fps"].append(inference(tool, work, args.deepmd_venv, systems))
+                fps, freeze_s = inference(tool, work, args.deepmd_venv, systems)
+                results[tool]["fps"].append(fps)
+                results[tool]["freeze_s"].append(freeze_s)
             shutil.rmtree(work, ignore_errors=True)
             print(f"{tool}: {sps:.4f} s/step, {rss:.0f} MB", file=sys.stderr, flush=True)
     print(report(args.example, results))
@@ -138,13 +142,13 @@ def report(example, results):
     fastest = min(dp, key=lambda t: mid[t]["s_per_step"]) if dp else None
     rounds = max(len(r["s_per_step"]) for r in results.values())
     lines = [f"### {example} (medians of {rounds} repeats)", "",
-             "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s |",
-             "|---|---|---|---|---|---|"]
+             "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s | freeze s |",
+             "|---|---|---|---|---|---|---|"]
     for t, m in mid.items():
         ratio = mid[fastest]["s_per_step"] / m["s_per_step"] if fastest else float("nan")
         sps = results[t]["s_per_step"]
         lines.append(f"| {t} | {m['s_per_step']:.4f} | {min(sps):.4f}-{max(sps):.4f} | {ratio:.2f}x | "
-                     f"{m['rss_mb']:.0f} | {m['fps']:.2f} |")
+                     f"{m['rss_mb']:.0f} | {m['fps']:.2f} | {m['freeze_s']:.1f} |")
     return "\n".join(lines)
 
 if __name__ == "__main__":
