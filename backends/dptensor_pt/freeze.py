@@ -23,7 +23,8 @@ Python: dicts, loops over types, numpy constants), which ``torch.jit.script`` ca
 Hessian. An energy model's file holds a second traced graph: the reference's written-out
 Hessian (``TorchModel.hessian``, ``dptensor.model.hessian``) traced the same way, with the
 type-masked fitting (no per-type atom positions, which change from system to system). It is plain
-operations, so it runs under ``no_grad`` too.
+operations, so it runs under ``no_grad`` too. ``dpt freeze --no-hessian`` leaves it out (half the
+freezing time), as the TensorFlow backend does.
 
 The file also holds the serialized reference model (extra file ``model.json``: JSON with each
 array as base64 ``.npy`` bytes) so that dptensor recovers the exact weights (``load_frozen``).
@@ -41,7 +42,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from dptensor import __version__
 from dptensor.data import keys
-from dptensor.errors import DptError, ModelFileError
+from dptensor.errors import ModelFileError
 from dptensor.io.versions import upgrade
 from dptensor.model import Model
 from dptensor.utils.atomic import atomic_write_bytes
@@ -79,7 +80,8 @@ def _hessian_fn(tm):
 
 
 class _NoHessian(torch.nn.Module):
-    """The Hessian graph slot of a dipole or polar model (never called: ``hessian`` refuses)."""
+    """The Hessian graph slot of a dipole or polar model, or of an energy model frozen without
+    its Hessian (never called: ``hessian`` refuses)."""
 
     def forward(self, coord: torch.Tensor, atype: torch.Tensor, nlist: torch.Tensor,
                 shift: torch.Tensor) -> torch.Tensor:
@@ -169,7 +171,7 @@ class FrozenModel(torch.nn.Module):
     The centers are the first nloc atoms: nloc = nat for energy models; a dipole or polar model
     also takes nloc < nat, its atoms of ``sel_type`` placed first (the others contribute zero).
     ``has_hessian``: the model was trained on (or frozen for) Hessians; ``do_hessian`` works for
-    every energy model (``r_differentiable``)."""
+    every energy model frozen with its Hessian graph (``hessian_available``)."""
 
     type_map: list[str]
     model_type: str
@@ -177,15 +179,16 @@ class FrozenModel(torch.nn.Module):
     sel: list[int]
     sel_type: list[int]
     has_hessian: bool
+    hessian_available: bool
     r_differentiable: bool
     atomic_name: str
 
-    def __init__(self, predict, hessian, model: Model, has_hessian: bool):
+    def __init__(self, predict, hessian, model: Model, has_hessian: bool, hessian_available: bool):
         super().__init__()
         self.predict, self.hessian_graph = predict, hessian
         self.type_map, self.model_type = list(model.type_map), str(model.model_type)
         self.rcut, self.sel, self.sel_type = float(model.rcut), list(model.sel), list(model.sel_type)
-        self.has_hessian = bool(has_hessian)
+        self.has_hessian, self.hessian_available = bool(has_hessian), bool(hessian_available)
         self.r_differentiable = bool(model.output_def.r_differentiable)
         self.atomic_name = model.output_def.atomic_name
 
@@ -205,6 +208,8 @@ class FrozenModel(torch.nn.Module):
         """d2E/dx2, nf x 3nat x 3nat (atom-major: x0 y0 z0 x1 ...)."""
         if not self.r_differentiable:
             raise RuntimeError("a " + self.model_type + " model has no Hessian")
+        if not self.hessian_available:
+            raise RuntimeError("this model was frozen without its Hessian (dpt freeze --no-hessian)")
         nf, nat = coord.size(0), coord.size(1)
         if nf * nat == 0:
             return torch.zeros(nf, 3 * nat, 3 * nat, dtype=torch.float64)
@@ -227,14 +232,14 @@ def _check_inputs(model, nf, nat):
 
 
 def check_frozen(script, model, nf=3, nat=7):
-    """Compare the scripted predictions and (energy models) Hessian with the eager TorchModel on
-    inputs of other sizes; raises RuntimeError if tracing fixed a size (a freezing bug, not a
-    user error). A tensor model is checked with 5 of the nat atoms as centers."""
+    """Compare the scripted predictions and (when the file has it) Hessian with the eager
+    TorchModel on inputs of other sizes; raises RuntimeError if tracing fixed a size (a freezing
+    bug, not a user error). A tensor model is checked with 5 of the nat atoms as centers."""
     args = _check_inputs(model, nf, nat)
     if not model.output_def.r_differentiable:
         _check_sizes(script, model, [args[0]] + [a[:, :5] for a in args[1:]], nf, nat)
     _check_sizes(script, model, args, nf, nat)
-    if model.output_def.r_differentiable:
+    if script.hessian_available:
         try:
             got = script.hessian(*args)
         except (RuntimeError, torch.jit.Error) as exc:
@@ -262,25 +267,14 @@ def _compare(model, key, got, want, nf, nat):
 
 
 # public API --------------------------------------------------------------------------------
-def _has_hessian(model: Model, hessian):
-    """The ``has_hessian`` flag for ``freeze_model``'s ``hessian`` argument."""
-    energy = model.output_def.r_differentiable
-    if hessian and not energy:
-        raise DptError(f"--hessian: a {model.model_type} model has no Hessian (energy models only)")
-    return energy and (bool(hessian) or (hessian is None and bool(model.meta.get("hessian"))))
-
-
 def build_frozen(model: Model, hessian=None) -> torch.jit.ScriptModule:
     """The scripted FrozenModel of ``model``, checked (see ``freeze_model`` for ``hessian``)."""
-    has_hessian = _has_hessian(model, hessian)
+    with_graph, has_hessian = model.hessian_choice(hessian)
     tm = TorchModel(model).requires_grad_(False)  # weights are constants of the graph
     example = _example_inputs(model)
     predict = trace_to_script(_predict_fn(tm), example)
-    if model.output_def.r_differentiable:
-        hessian = trace_to_script(_hessian_fn(tm), example)
-    else:
-        hessian = torch.jit.script(_NoHessian())
-    script = torch.jit.script(FrozenModel(predict, hessian, model, has_hessian))
+    graph = trace_to_script(_hessian_fn(tm), example) if with_graph else torch.jit.script(_NoHessian())
+    script = torch.jit.script(FrozenModel(predict, graph, model, has_hessian, with_graph))
     check_frozen(script, model)
     return script
 
@@ -288,9 +282,9 @@ def build_frozen(model: Model, hessian=None) -> torch.jit.ScriptModule:
 def freeze_model(model: Model, output_path: str, hessian=None) -> None:
     """Write ``model`` as a TorchScript file at ``output_path`` (atomically).
 
-    hessian sets the ``has_hessian`` flag: None (default) follows ``model.meta["hessian"]``
-    (trained on Hessians), True sets it (error for dipole/polar models), False clears it. Every
-    frozen energy model computes Hessians on request (``do_hessian``) whatever the flag."""
+    hessian (``Model.hessian_choice``): None (default) keeps the Hessian graph of an energy model
+    (``do_hessian`` works) and sets ``has_hessian`` if it was trained on Hessians; True sets the
+    flag (error for dipole/polar models); False leaves the graph out and clears the flag."""
     script = build_frozen(model, hessian)
     document = {"format": FILE_FORMAT, "version": FILE_VERSION, "dptensor_version": __version__,
                 "model": _encode(model.serialize())}

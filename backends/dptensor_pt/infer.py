@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from dptensor.data import keys
+from dptensor.errors import DptError
 from dptensor.infer.deep_model import evaluate_frames
 from dptensor_pt.model import TorchModel
 
@@ -14,8 +15,12 @@ class _Base:
         self.type_map, self.model_type = model.type_map, model.model_type
         self.sel_type, self.rcut, self.sel = model.sel_type, model.rcut, model.sel
         self.has_hessian = bool(model.meta.get("hessian"))
+        self.hessian_available = True
 
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
+        if hessian and not self.hessian_available:
+            raise DptError("this model was frozen without its Hessian (dpt freeze --no-hessian)")
+
         def run(*arrays):
             args = [torch.from_numpy(np.array(x, copy=True)) for x in arrays]
             return {k: v.detach().cpu().numpy() for k, v in self._run(*args, hessian=hessian).items()}
@@ -38,6 +43,9 @@ class TorchEvaluator(_Base):
             self.script = None
         self._setup(model)
         self.module = TorchModel(model) if self.script is None else None
+        if self.script is not None:  # the flags as frozen (files before hessian_available had the graph)
+            self.has_hessian = bool(self.script.has_hessian)
+            self.hessian_available = bool(getattr(self.script, "hessian_available", True))
 
     def _run(self, coord, atype, nlist, shift, hessian):
         if self.script is not None:

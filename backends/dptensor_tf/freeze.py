@@ -25,7 +25,7 @@ import shutil
 import tempfile
 
 from dptensor.data import keys
-from dptensor.errors import DptError, ModelFileError
+from dptensor.errors import ModelFileError
 from dptensor.model import Model
 from dptensor_tf.env import tf
 from dptensor_tf.model import TFModel
@@ -44,22 +44,13 @@ def input_signature(model: Model):
             tf.TensorSpec([None, None, nnei, 3], tf.float64, name=keys.SHIFT)]
 
 
-def hessian_choice(model: Model, hessian):
-    """(include the Hessian graph, has_hessian) for ``freeze_model``'s ``hessian`` argument."""
-    energy = model.output_def.r_differentiable
-    if hessian and not energy:
-        raise DptError(f"--hessian: a {model.model_type} model has no Hessian (energy models only)")
-    trained = bool(model.meta.get("hessian"))
-    return energy and hessian is not False, energy and (bool(hessian) or (hessian is None and trained))
-
-
 class FrozenModel(tf.Module):
     """The graph functions of a model, with its weights as (non-trainable) variables. Also used
     in memory by the evaluators, where it gives graph speed without writing a file."""
 
     def __init__(self, model: Model, hessian=None):
         super().__init__(name="dptensor_model")
-        with_graph, self.has_hessian = hessian_choice(model, hessian)
+        with_graph, self.has_hessian = model.hessian_choice(hessian)
         self.hessian_available = with_graph
         self.net = TFModel(model, trainable=False)
         spec = input_signature(model)

@@ -15,8 +15,10 @@ def add_parser(subparsers):
     add_backend_arguments(p)
     h = p.add_mutually_exclusive_group()
     h.add_argument("--hessian", dest="hessian", action="store_true", default=None,
-                   help="include the Hessian output (default: if the model was trained on Hessians)")
-    h.add_argument("--no-hessian", dest="hessian", action="store_false")
+                   help="mark the model as a Hessian model (has_hessian; default: if it was trained "
+                   "on Hessians). Every frozen energy model computes Hessians on request")
+    h.add_argument("--no-hessian", dest="hessian", action="store_false",
+                   help="leave the Hessian out of the file (smaller, frozen in about half the time)")
     p.set_defaults(func=run)
 
 

@@ -7,6 +7,7 @@ own arrays and add derivatives. Predictions are float64 whatever the model's pre
 import numpy as np
 
 from dptensor.data import keys
+from dptensor.errors import DptError
 from dptensor.model.descriptor import DescrptSeA
 from dptensor.model.fitting import FITTINGS
 from dptensor.model.hessian import energy_hessian
@@ -124,6 +125,17 @@ class Model:
         if not self.output_def.r_differentiable:
             raise ValueError(f"a {self.model_type} model has no Hessian (energy models only)")
         return energy_hessian(self, ops, v, coord, atype, nlist, shift, groups, widths)
+
+    def hessian_choice(self, hessian=None):
+        """(the frozen file carries the Hessian graph, its ``has_hessian`` flag) for ``dpt
+        freeze``'s ``hessian``: None (default) keeps the graph of every energy model and sets the
+        flag if the model was trained on Hessians; True sets the flag (an error for a tensor
+        model); False leaves the graph out (a smaller file, frozen faster) and clears the flag."""
+        energy = self.output_def.r_differentiable
+        if hessian and not energy:
+            raise DptError(f"--hessian: a {self.model_type} model has no Hessian (energy models only)")
+        trained = bool(self.meta.get("hessian"))
+        return energy and hessian is not False, energy and (bool(hessian) or (hessian is None and trained))
 
     def center_index(self, atype):
         """Indices of the atoms whose output is not identically zero (types in ``sel_type``),

@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for mode
 from dptensor_pt.freeze import (
     _decode,
     _encode,
-    _has_hessian,
     build_frozen,
     freeze_model,
     load_frozen,
@@ -32,6 +31,7 @@ from model_fixtures import ORTHO_BOX, make_model, random_frame
 from dptensor.data import keys
 from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.errors import DptError, ModelFileError
+from dptensor.infer import DeepModel
 
 TOL = 1e-10
 DESCRIPTOR = {"sel": [4, 8], "neuron": [4, 8]}
@@ -250,14 +250,35 @@ def test_activations_and_precision(activation, precision, tol):
         assert _max_diff(got[key], want[key]) < tol * scale, key
 
 
-def test_has_hessian_choice():
+def test_hessian_choice():
+    """(Hessian graph in the file, has_hessian flag) for dpt freeze's --hessian / --no-hessian."""
     ener, dipole = make_model("ener", descriptor=DESCRIPTOR), make_model("dipole", descriptor=DESCRIPTOR)
-    assert _has_hessian(ener, None) is False and _has_hessian(ener, True) is True
+    assert ener.hessian_choice(None) == (True, False) and ener.hessian_choice(True) == (True, True)
     ener.meta["hessian"] = True
-    assert _has_hessian(ener, None) is True and _has_hessian(ener, False) is False
-    assert _has_hessian(dipole, None) is False and _has_hessian(dipole, False) is False
+    assert ener.hessian_choice(None) == (True, True) and ener.hessian_choice(False) == (False, False)
+    assert dipole.hessian_choice(None) == (False, False) == dipole.hessian_choice(False)
     with pytest.raises(DptError, match="dipole model has no Hessian"):
-        _has_hessian(dipole, True)
+        dipole.hessian_choice(True)
+
+
+def test_no_hessian_leaves_the_graph_out(tmp_path):
+    model = make_model("ener", descriptor=DESCRIPTOR)
+    model.meta["hessian"] = True
+    full, lean = tmp_path / "full.pth", tmp_path / "lean.pth"
+    freeze_model(model, str(full))
+    freeze_model(model, str(lean), hessian=False)
+    script = torch.jit.load(str(lean))
+    assert not script.hessian_available and not script.has_hessian
+    assert lean.stat().st_size < full.stat().st_size
+    args = _inputs(model, 1, 4, None)
+    assert keys.P_FORCE in script(*args, True, False)  # predictions as usual
+    with pytest.raises(torch.jit.Error, match="frozen without its Hessian"):
+        script(*args, True, True)
+    dm = DeepModel(str(lean))
+    coord, atype = args[0].numpy(), args[1].numpy()
+    assert not dm.has_hessian and keys.P_ENERGY in dm.evaluate(coord, None, atype)
+    with pytest.raises(DptError, match="frozen without its Hessian"):
+        dm.evaluate(coord, None, atype, hessian=True)
 
 
 def test_failed_freeze_leaves_the_old_file(tmp_path):

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 import pytest
-from model_fixtures import SMALL_BOX, TRICLINIC_BOX, random_frame
+from model_fixtures import SMALL_BOX, TRICLINIC_BOX, make_model, random_frame
 from native_helpers import REPO, RUN_ENV, run
 
 from dptensor.data.neighbor import build_neighbor_list
@@ -193,6 +193,20 @@ def test_input_errors(native_build, frozen_models, case):
     res = run([native_build.api_check, frozen_models["dipole"], case])
     assert res.returncode == 3, res.stdout + res.stderr
     assert ERROR_CASES[case] in res.stdout
+
+
+def test_hessian_refused_without_its_graph(native_build, tmp_path):
+    """A model frozen with --no-hessian has no Hessian graph: a clear error, not a TorchScript one."""
+    from dptensor_pt.freeze import freeze_model
+
+    path = tmp_path / "lean.pth"
+    freeze_model(make_model("ener"), str(path), hessian=False)
+    coord, box, atype = make_frames(FRAMES["small-box"])
+    system = write_system(tmp_path / "sys", coord, box, atype)
+    res = run([native_build.dpt_eval, path, system, "--hessian"])
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "frozen without its Hessian (dpt freeze --no-hessian)" in res.stderr, res.stderr
+    assert run([native_build.dpt_eval, path, system]).returncode == 0
 
 
 def test_concurrent_evaluation(native_build, frozen_models):

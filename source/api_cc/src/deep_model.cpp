@@ -130,6 +130,7 @@ struct DeepModel::Impl {
   double rcut = 0.0;
   std::vector<int> sel, sel_type;
   bool has_hessian = false;
+  bool hessian_available = true;  // false: frozen with --no-hessian (files before 2026-12 had it)
 
   void load(const std::string& file);
   void read_attributes();
@@ -174,6 +175,7 @@ void DeepModel::Impl::read_attributes() {
   sel = int_list(module.attr("sel"));
   sel_type = int_list(module.attr("sel_type"));
   has_hessian = module.attr("has_hessian").toBool();
+  hessian_available = !module.hasattr("hessian_available") || module.attr("hessian_available").toBool();
   if (sel.size() != type_map.size()) {
     throw Error(path + ": sel has " + std::to_string(sel.size()) + " entries but type_map " +
                 std::to_string(type_map.size()));
@@ -206,6 +208,9 @@ void DeepModel::Impl::check_inputs(size_t ncoord, size_t nbox, const std::vector
   }
   if (options.hessian && model_type != "ener") {
     throw Error(path + ": a " + model_type + " model has no Hessian (energy models only)");
+  }
+  if (options.hessian && !hessian_available) {
+    throw Error(path + ": this model was frozen without its Hessian (dpt freeze --no-hessian)");
   }
 }
 
@@ -252,7 +257,8 @@ Prediction DeepModel::evaluate(const std::vector<double>& coord, const std::vect
   // blocks make several) and gains nothing in steady state on this already traced graph: run it
   // as it is (as the Python API does). The setting is thread-local and restored on return.
   torch::jit::GraphOptimizerEnabledGuard no_reoptimize(false);
-  // The Hessian differentiates the traced force with autograd; the other outputs are plain ops.
+  // Every output, the Hessian too, is plain traced ops: no autograd needed (files frozen before
+  // the written-out Hessian differentiated their traced force, hence grad mode for a Hessian).
   torch::AutoGradMode grad_mode(options.hessian);
   c10::IValue returned;
   try {
