@@ -4,7 +4,6 @@ import numpy as np
 import torch
 
 from dptensor.data import keys
-from dptensor.errors import DptError
 from dptensor.infer.deep_model import evaluate_frames
 from dptensor_pt.model import TorchModel
 
@@ -15,12 +14,9 @@ class _Base:
         self.type_map, self.model_type = model.type_map, model.model_type
         self.sel_type, self.rcut, self.sel = model.sel_type, model.rcut, model.sel
         self.has_hessian = bool(model.meta.get("hessian"))
-        self.hessian_available = True
+        self.hessian_available = True  # DeepModel refuses a Hessian when False
 
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
-        if hessian and not self.hessian_available:
-            raise DptError("this model was frozen without its Hessian (dpt freeze --no-hessian)")
-
         def run(*arrays):
             args = [torch.from_numpy(np.array(x, copy=True)) for x in arrays]
             return {k: v.detach().cpu().numpy() for k, v in self._run(*args, hessian=hessian).items()}

@@ -10,7 +10,6 @@ import os
 import numpy as np
 
 from dptensor.data import keys
-from dptensor.errors import DptError
 from dptensor.infer.deep_model import evaluate_frames
 from dptensor_tf.env import tf
 from dptensor_tf.freeze import FrozenModel, is_frozen_path, load_frozen, read_metadata
@@ -24,9 +23,6 @@ class _Base:
         self.has_hessian, self.hessian_available = bool(has_hessian), bool(hessian_available)
 
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
-        if hessian and not self.hessian_available:
-            raise DptError("this model has no Hessian (frozen with hessian=False, or not an energy model)")
-
         def run(c, t, nlist, shift):
             args = [tf.convert_to_tensor(np.ascontiguousarray(x, dtype=dt))
                     for x, dt in ((c, np.float64), (t, np.int64), (nlist, np.int64), (shift, np.float64))]

@@ -126,6 +126,8 @@ class DeepModel:
             raise DptError(f"atom types must be in [0, {len(self.type_map)}) for type_map {self.type_map}")
         if hessian and self.model_type != "ener":
             raise DptError(f"{self.path}: a {self.model_type} model has no Hessian")
+        if hessian and not getattr(self._impl, "hessian_available", True):
+            raise DptError(f"{self.path}: this model was frozen without its Hessian (dpt freeze --no-hessian)")
         return self._impl.evaluate(coord, box, atype, atomic=atomic, hessian=hessian)
 
 

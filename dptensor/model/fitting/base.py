@@ -121,7 +121,6 @@ class TypedFitting(Serializable, abc.ABC):
                 "seed": self.seed, "trainable": self.trainable, "sel_type": list(self.sel_type)}
 
 
-
 def rotated_symmetric(ops, out, rot_mat, diag):
     """G^T S G per atom (nf x nloc x 3 x 3) for rot_mat G (nf x nloc x M1 x 3): S = diag(out)
     when ``diag`` (out nf x nloc x M1), else S = B + B^T with B the M1 x M1 matrix of out (nf x
