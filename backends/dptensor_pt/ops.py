@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from dptensor_pt import activation
+from dptensor_pt.contract import EXPR as SLOT_EXPR, slot_contraction
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -125,6 +126,8 @@ class TorchOps:
 
     @staticmethod
     def einsum(expr, *xs):
+        if expr == SLOT_EXPR:  # the descriptor's R~^T G: see contract.py
+            return slot_contraction(*xs)
         return torch.einsum(expr, *xs)
 
     tanh = staticmethod(activation.tanh)  # 2 sigmoid(2x) - 1 in float64: see activation.py
