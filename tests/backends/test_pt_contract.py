@@ -21,8 +21,9 @@ def _operands(requires_grad=True):
 
 
 def _force_like_loss(fn):
-    """A scalar that, like force training, depends on the gradient of the contraction: returns
-    the gradient of sum((d/d em)^2 + (d/d g)^2 ...) with respect to g and em."""
+    """As force training does, differentiate the contraction's gradient once more: returns the
+    contraction, its gradients d_em and d_g (kept in the graph), and the gradient for em and g
+    of a loss made of all three."""
     em, r, g = _operands()
     out = fn(EXPR, r, g)
     weights = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).reshape(out.shape)
