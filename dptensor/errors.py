@@ -37,6 +37,16 @@ class ModelFileError(DptError):
     exit_code = 2
 
 
+class OutputError(DptError):
+    """A file or folder that cannot be written where the user asked (names the path and why)."""
+
+    exit_code = 2
+
+
+class TrainingError(DptError):
+    """Training that cannot go on, e.g. a loss or weights that are no longer finite numbers."""
+
+
 class BackendUnavailable(DptError):
     """A backend whose framework is not installed; the message names the extra to install."""
 

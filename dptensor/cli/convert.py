@@ -12,6 +12,8 @@ def add_parser(subparsers):
 
 def run(args):
     from dptensor.cli.model_files import read_model, write_model
+    from dptensor.utils.atomic import check_output_path
 
+    check_output_path(args.output)
     write_model(read_model(args.input), args.output)
     return 0

@@ -29,14 +29,16 @@ def run(args):
     from dptensor.backend import backend_for_file, get_backend
     from dptensor.cli.model_files import write_model
     from dptensor.train.checkpoint import resolve_checkpoint
+    from dptensor.utils.atomic import check_output_path
 
     ckpt = resolve_checkpoint(args.checkpoint)
     source = backend_for_file(ckpt)
-    model = source.load_model(ckpt)
     output = args.output
     if output is None:  # the backend asked for, else the one that wrote the checkpoint
         explicit = args.backend or os.environ.get("DPT_BACKEND")
         output = "frozen_model" + (get_backend(explicit) if explicit else source).frozen_suffix
+    check_output_path(output)  # before the seconds of loading and freezing
+    model = source.load_model(ckpt)
     write_model(model, output, hessian=args.hessian)
     logging.getLogger("dptensor").info("froze %s into %s", ckpt, output)
     return 0

@@ -22,7 +22,10 @@ def read_model(path):
 
 def write_model(model, path, hessian=None):
     """Write a reference Model as the file kind that ``path``'s suffix names."""
+    from dptensor.utils.atomic import check_output_path
+
     path = str(path)
+    check_output_path(path)
     if path.endswith(".dpt"):
         from dptensor.io import save_dpt
 

@@ -33,9 +33,11 @@ def run(args):
         return 0
     from dptensor.backend import get_backend
     from dptensor.train.run import train
+    from dptensor.utils.atomic import check_output_dir
 
     backend = get_backend(args.backend)
-    os.makedirs(args.output_dir, exist_ok=True)
+    check_output_dir(args.output_dir)  # created once the input, data and model are known to be good
     train(backend, config, output_dir=args.output_dir, base_dir=base_dir, init_model=args.init_model,
           restart=args.restart, finetune=args.finetune)
     return 0
+

@@ -104,7 +104,7 @@ def semantic_problems(cfg) -> list:
         out.append(f"model.descriptor.rcut_smth: {desc['rcut_smth']} must be smaller than "
                    f"rcut ({desc['rcut']})")
     if ntypes is not None:
-        out += _per_type(desc, fit, ntypes)
+        out += _duplicates(model["type_map"], "model.type_map") + _per_type(desc, fit, ntypes)
     training = _dict(cfg.get("training"))
     for name in ("training_data", "validation_data"):
         out += _per_system(_dict(training.get(name)), f"training.{name}")
@@ -141,6 +141,19 @@ def _tensor_fitting(fit):
             out.append(f"model.fitting_net.label: {show(label)} already names another data "
                        f"file or batch entry{'' if label in _RESERVED_LABELS else f' ({atomic})'}"
                        "; choose another name")
+    return out
+
+
+def _duplicates(names, path):
+    """Element names that appear more than once (each type needs its own name)."""
+    seen, out = {}, []
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            out.append(f"{path}[{i}]: {show(name)} appears twice (also at [{seen[name]}]); each type "
+                       "needs its own element name")
+        seen.setdefault(name, i)
     return out
 
 

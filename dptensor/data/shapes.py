@@ -165,6 +165,8 @@ def _bad_label(name, arr, nf, fits, nat, nsel, where, tables):
     expected = " or ".join(text for _, text in fits)
     msg = f"{where}: shape {arr.shape} does not fit {name}: expected {expected}"
     cause = _likely_cause(name, arr.size, nf, nat, nsel, tables)
+    if not cause and arr.ndim >= 2 and arr.shape[0] == nf:  # frames right: the rows are wrong
+        cause = f"; its {nf} frames have {arr.size // nf} numbers each"
     if not cause:
         cause = _frames_hint(arr.size, [per for per, _ in fits], nf)
     return DataError(msg + cause)
@@ -196,3 +198,15 @@ def _frames_hint(size, pers, nf):
         if per and size % per == 0 and size // per != nf:
             return f"; it holds {size // per} frames but coord has {nf} in the same set"
     return ""
+
+
+def check_finite(array, nf, where):
+    """DataError naming the first nan or inf of a set's array (nf frames) by frame and position."""
+    flat = np.reshape(array, (nf, -1))
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return
+    frame, pos = (int(i) for i in np.argwhere(bad)[0])
+    raise DataError(f"{where}: {flat[frame, pos]} at frame {frame}, value {pos} of the frame "
+                    f"({int(bad.sum())} values in all are nan or inf); every coordinate, box and "
+                    "label must be a finite number")

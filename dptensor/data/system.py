@@ -13,7 +13,7 @@ from dptensor.data import keys
 from dptensor.data.hdf5 import find_h5_systems, is_h5_path, read_h5, split_h5_path
 from dptensor.data.raw import (NOPBC_FILE, TYPE_FILE, TYPE_MAP_FILE, StoredSet, StoredSystem,
                                read_folder)
-from dptensor.data.shapes import coord_frames, label_names, reshape_box, reshape_label
+from dptensor.data.shapes import check_finite, coord_frames, label_names, reshape_box, reshape_label
 from dptensor.errors import DataError
 
 
@@ -127,6 +127,9 @@ def _build_set(stored_set, nat, sel_mask, nopbc, tensor_labels=()):
     labels = {name: reshape_label(name, arrays[name], nf, sel_mask, stored_set.file(name),
                                   tensor_labels)
               for name in label_names(tensor_labels) if name in arrays}
+    for name, array in ((keys.COORD, coord), (keys.BOX, box), *labels.items()):
+        if array is not None:
+            check_finite(array, nf, stored_set.file(name))
     return coord, box, labels
 
 

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+from dptensor.errors import TrainingError
+from dptensor.model.pytree import flatten
 from dptensor.train.progress import Progress, format_duration
 
 log = logging.getLogger("dptensor.train")
@@ -30,6 +32,7 @@ class TrainingLoop:
         self.start_step = int(start_step)
         self.latest_trn = {}  # term -> mse of the latest batch that had the label
         self._valid_batches = None
+        self.last_saved = None  # (path, step) of this run's latest checkpoint
 
     def prime(self, lr):
         """Before the first row: one evaluated batch from a system of each label kind, so that no
@@ -53,7 +56,8 @@ class TrainingLoop:
         with Progress(self.start_step, self.numb_steps) as self.progress:
             for step in range(self.start_step, self.numb_steps + 1):
                 lr = self.lr(step)
-                if step > self.start_step and (step % self.save_freq == 0 or step == self.numb_steps):
+                # the last step is always saved: numb_steps 0 writes the starting model
+                if step == self.numb_steps or (step > self.start_step and step % self.save_freq == 0):
                     self.save(step)
                 shown = step % self.disp_freq == 0 or step == self.numb_steps
                 parts_val = self.validation_parts(lr) if shown else None
@@ -61,6 +65,7 @@ class TrainingLoop:
                 t_step = time.perf_counter()
                 if step < self.numb_steps:
                     parts = self.session.train_step(batch, lr)
+                    self.check_finite(step, parts)
                     busy, n_window = busy + time.perf_counter() - t_step, n_window + 1
                 else:
                     parts = self.session.evaluate(batch, lr)
@@ -70,8 +75,8 @@ class TrainingLoop:
                     busy, n_window = 0.0, 0
                 self.progress.update(step, lr)
         total = time.perf_counter() - t0
-        steps = max(self.numb_steps - self.start_step, 1)
-        log.info("training finished: %d steps in %.1f s (%.4f s/step)", steps, total, total / steps)
+        steps = max(self.numb_steps - self.start_step, 0)
+        log.info("training finished: %d steps in %.1f s (%.4f s/step)", steps, total, total / max(steps, 1))
         self.lcurve.close()
         return {"seconds": total, "steps": steps}
 
@@ -103,6 +108,28 @@ class TrainingLoop:
         if progress is not None:
             progress.set_row(lr, values)
 
+    def check_finite(self, step, parts):
+        """TrainingError when a training loss term is nan or inf: the update it makes leaves
+        useless weights, so training stops before saving any more."""
+        bad = {k: v for k, v in parts.items() if not np.isfinite(v)}
+        if bad:
+            shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+            raise TrainingError(f"step {step}: the training loss is not finite ({shown}); training "
+                                f"stopped{self._last_saved()}. A loss that grows to inf or nan "
+                                "usually means too large a learning rate (learning_rate.start_lr)")
+
     def save(self, step):
+        model = self.session.reference_model()
+        bad = [path for path, a in flatten(model.variables).items() if not np.all(np.isfinite(a))]
+        if bad:
+            raise TrainingError(f"step {step}: the model's weights are not finite ({', '.join(bad[:3])}"
+                                f"{' ...' if len(bad) > 3 else ''}); stopped without saving "
+                                f"them{self._last_saved()}. Lower the learning rate (learning_rate.start_lr)")
         path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step))
+        self.last_saved = (path, step)
         log.info("saved checkpoint %s", path)
+
+    def _last_saved(self):
+        if self.last_saved is None:
+            return " (this run wrote no checkpoint)"
+        return " (the latest checkpoint is {}, of step {})".format(*self.last_saved)

@@ -8,8 +8,9 @@ import os
 from dptensor.train.checkpoint import CheckpointManager, resolve_checkpoint
 from dptensor.train.lcurve import LCurve
 from dptensor.train.loop import TrainingLoop
-from dptensor.train.setup import prepare
-from dptensor.utils.atomic import atomic_write_text
+from dptensor.train.resume import check_same_model
+from dptensor.train.setup import prepare, resolve_sel
+from dptensor.utils.atomic import atomic_write_text, make_output_dir
 
 log = logging.getLogger("dptensor.train")
 
@@ -20,18 +21,20 @@ def write_out_json(config, output_dir):
 
 def _starting_point(backend, config, base_dir, init_model, restart, finetune):
     """(model or None, checkpoint dict or None, start step, compute stats?)."""
-    if restart:
-        ckpt = backend.read_checkpoint(resolve_checkpoint(restart))
-        log.info("restarting from %s at step %d", restart, ckpt["step"])
-        return ckpt["model"], ckpt, ckpt["step"], False
-    if init_model:
-        ckpt = backend.read_checkpoint(resolve_checkpoint(init_model))
-        log.info("initializing weights and statistics from %s", init_model)
-        return ckpt["model"], None, 0, False
+    if restart or init_model:
+        path = resolve_checkpoint(restart or init_model)
+        ckpt = backend.read_checkpoint(path)
+        resolve_sel(config, base_dir)
+        model = check_same_model(ckpt["model"], config["model"], path,
+                                 "--restart" if restart else "--init-model")
+        if restart:
+            log.info("restarting from %s at step %d", path, ckpt["step"])
+            return model, ckpt, ckpt["step"], False
+        log.info("initializing weights and statistics from %s", path)
+        return model, None, 0, False
     if finetune:
         from dptensor.cli.model_files import read_model
         from dptensor.train.finetune import finetune_model
-        from dptensor.train.setup import resolve_sel
 
         resolve_sel(config, base_dir)
         return finetune_model(read_model(finetune), config, finetune), None, 0, False
@@ -65,6 +68,7 @@ def train(backend, config, output_dir=".", base_dir=".", init_model=None, restar
     log.info("training data:\n%s", setup.train_data.summary())
     if setup.valid_data is not None:
         log.info("validation data:\n%s", setup.valid_data.summary())
+    make_output_dir(output_dir)
     write_out_json(config, output_dir)
     training = config["training"]
     session = backend.create_session(setup.model, setup.loss, config, checkpoint=ckpt)

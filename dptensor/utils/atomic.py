@@ -10,6 +10,8 @@ import os
 import stat
 import tempfile
 
+from dptensor.errors import OutputError
+
 
 def _read_umask():
     # os.umask can only be read by setting it; do it once, at import, before threads exist.
@@ -43,6 +45,45 @@ def _final_mode(path):
         return 0o666 & ~_UMASK
 
 
+def check_output_path(path):
+    """Raise OutputError unless ``path``'s folder exists and is writable. Commands call it before long work
+    (loading, freezing, training) so that a mistyped output fails at once."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        why = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise OutputError(f"{path}: cannot write here: the folder {folder} {why}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write here: no permission to write in {folder}")
+
+
+def check_output_dir(path):
+    """Raise OutputError if ``path`` exists and is not a folder (see ``make_output_dir``)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(f"{path}: cannot write output here: it is a file, not a folder")
+
+
+def make_output_dir(path):
+    """Create the output folder ``path`` (with its parents); OutputError if that is not possible."""
+    check_output_dir(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: cannot write output here: no permission")
+
+
+def temporary_file(folder, prefix, suffix, target):
+    """``tempfile.mkstemp`` in ``folder``, closed; OutputError naming ``target`` if it fails."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
+    os.close(fd)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds.
@@ -57,14 +98,16 @@ def atomic_path(path):
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
     root, ext = os.path.splitext(name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{root}.tmp-", suffix=ext, dir=folder)
-    os.close(fd)
+    tmp = temporary_file(folder, f".{root}.tmp-", ext, path)
     try:
         yield tmp
         # mkstemp creates the file 0600; give the result the permissions a plain open() would
         os.chmod(tmp, _final_mode(path))
         _fsync(tmp)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # e.g. a folder of that name is in the way
+            raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)

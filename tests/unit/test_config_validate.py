@@ -201,3 +201,11 @@ def test_reference_inputs_load_without_warnings():
         warnings.simplefilter("error")
         for path in sorted(folder.glob("*.json")):
             assert load_input(path)["model"]["type_map"] == ["O", "H"]
+
+
+def test_type_map_names_must_differ():
+    raw = minimal()
+    raw["model"]["type_map"] = ["O", "H", "O"]
+    raw["model"]["descriptor"]["sel"] = [4, 8, 2]
+    assert problems(raw) == ["model.type_map[2]: 'O' appears twice (also at [0]); each type needs its "
+                             "own element name"]

@@ -99,3 +99,26 @@ def test_real_atomic_dipole_fixture_keeps_o_rows_only():
     np.testing.assert_allclose(ad[:, is_o], raw[:, is_o])
     assert not ad[:, ~is_o].any()
     assert keys.DIPOLE not in s.labels
+
+
+def test_right_frames_wrong_width_says_so(tmp_path):
+    root = make_system(tmp_path / "s", **{keys.ATOMIC_DIPOLE: np.ones((NF, 7))})
+    with pytest.raises(DataError, match="its 2 frames have 7 numbers each") as err:
+        load_system(root, ["O", "H"])
+    assert "holds" not in str(err.value)  # no frame-count hint when the frame count is right
+
+
+@pytest.mark.parametrize("name, shape, where", [
+    (keys.COORD, (NF, 15), "frame 1, value 4 of the frame"),
+    (keys.BOX, (NF, 9), "frame 1, value 4 of the frame"),
+    (keys.ENERGY, (NF,), "frame 1, value 0 of the frame"),
+    (keys.FORCE, (NF, 15), "frame 1, value 4 of the frame"),
+])
+def test_nan_or_inf_is_refused_with_its_place(tmp_path, name, shape, where):
+    rng = np.random.default_rng(1)
+    array = rng.random(shape) + (np.tile(np.eye(3).ravel() * 5.0, (NF, 1)) if name == keys.BOX else 0.0)
+    array.reshape(NF, -1)[1, 0 if name == keys.ENERGY else 4] = np.nan
+    root = make_system(tmp_path / "s", **{name: array})
+    with pytest.raises(DataError, match=where) as err:
+        load_system(root, ["O", "H"])
+    assert f"{name}.npy" in str(err.value) and "nan" in str(err.value)

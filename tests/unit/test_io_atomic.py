@@ -6,7 +6,8 @@ import stat
 import numpy as np
 import pytest
 
-from dptensor.utils.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from dptensor.errors import OutputError
+from dptensor.utils.atomic import atomic_path, atomic_write_bytes, atomic_write_text, check_output_path
 
 
 def test_write_bytes_creates_and_overwrites(tmp_path):
@@ -58,9 +59,19 @@ def test_failure_keeps_existing_file(tmp_path):
 
 
 def test_missing_folder_raises_and_creates_nothing(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        atomic_write_bytes(tmp_path / "no" / "such" / "out.bin", b"x")
+    target = tmp_path / "no" / "such" / "out.bin"
+    with pytest.raises(OutputError, match="out.bin: cannot write here"):
+        atomic_write_bytes(target, b"x")
+    with pytest.raises(OutputError, match="folder .* does not exist"):
+        check_output_path(target)
     assert os.listdir(tmp_path) == []
+
+
+def test_folder_in_the_way_raises_and_leaves_nothing(tmp_path):
+    (tmp_path / "out.bin").mkdir()
+    with pytest.raises(OutputError, match="out.bin: cannot write here"):
+        atomic_write_bytes(tmp_path / "out.bin", b"x")
+    assert os.listdir(tmp_path) == ["out.bin"]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")

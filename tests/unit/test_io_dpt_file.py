@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import dptensor
-from dptensor.errors import ModelFileError
+from dptensor.errors import ModelFileError, OutputError
 from dptensor.io import is_dpt_file, load_dpt, read_dpt_header, save_dpt
 
 DOC = Path(__file__).resolve().parents[2] / "doc" / "model-format.md"
@@ -179,8 +179,8 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.dpt"]
 
 
-def test_unwritable_folder_is_a_model_file_error(tmp_path):
-    with pytest.raises(ModelFileError, match="no_dir"):
+def test_unwritable_folder_is_an_output_error(tmp_path):
+    with pytest.raises(OutputError, match="no_dir"):
         save_dpt(tmp_path / "no_dir" / "m.dpt", {"x": 1})
 
 

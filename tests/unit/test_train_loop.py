@@ -7,6 +7,7 @@ can be predicted; a term whose label the batch lacks is absent, as with the real
 
 import math
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -72,6 +73,7 @@ class FakeSession:
         self.train_lrs, self.n_evaluate = [], 0
         self.valid_updates = []  # updates done when each validation batch was evaluated
         self.saved = []  # (file name, step, updates done)
+        self.weight = 1.0  # the model's only weight (nan: diverged)
 
     def _parts(self, batch):
         factor = 1.0 / (1 + self.updates) if self.decay else 1.0
@@ -88,6 +90,9 @@ class FakeSession:
         if batch.get("valid"):
             self.valid_updates.append(self.updates)
         return self._parts(batch)
+
+    def reference_model(self):
+        return SimpleNamespace(variables={"fitting": {"nets": [{"layers": [{"w": np.full(2, self.weight)}]}]}})
 
     def save_checkpoint(self, path, step):
         with open(path, "w") as fh:
@@ -264,3 +269,41 @@ def test_checkpoint_of_step_s_holds_s_updates(tmp_path):
     session = FakeSession()
     make_loop(tmp_path, ener_loss(), session, ener_data(), numb_steps=6, save_freq=2).run()
     assert [(step, done) for _, step, done in session.saved] == [(2, 2), (4, 4), (6, 6)]
+
+
+def test_zero_steps_saves_the_starting_model(tmp_path):
+    session = FakeSession()
+    result = make_loop(tmp_path, ener_loss(), session, ener_data(), numb_steps=0).run()
+    assert [(step, done) for _, step, done in session.saved] == [(0, 0)]
+    assert result["steps"] == 0 and session.train_lrs == []
+    assert read_lcurve(tmp_path)[1][:, 0].tolist() == [0]
+
+
+class DivergingSession(FakeSession):
+    """The loss turns nan at update ``at`` (its weights were already nan when ``weights_first``)."""
+
+    def __init__(self, at, weights_first=False):
+        super().__init__()
+        self.at, self.weights_first = at, weights_first
+
+    def train_step(self, batch, lr):
+        parts = super().train_step(batch, lr)
+        if self.updates >= self.at:
+            self.weight = float("nan")
+            if not self.weights_first:
+                return {k: float("nan") for k in parts}
+        return parts
+
+
+@pytest.mark.parametrize("weights_first", [False, True])
+def test_training_that_turns_nan_stops_without_saving_nan(tmp_path, weights_first):
+    from dptensor.errors import TrainingError
+
+    session = DivergingSession(at=5, weights_first=weights_first)
+    loop = make_loop(tmp_path, ener_loss(), session, ener_data(), numb_steps=10, save_freq=2)
+    with pytest.raises(TrainingError, match="not finite") as err:
+        loop.run()
+    assert "model.ckpt-4.fake" in str(err.value)  # the latest good checkpoint is named
+    assert [step for _, step, _ in session.saved] == [2, 4]
+    assert (tmp_path / "checkpoint").read_text().strip() == "model.ckpt-4.fake"
+    assert [f for f in os.listdir(tmp_path) if ".tmp-" in f] == []
