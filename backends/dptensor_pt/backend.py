@@ -4,6 +4,14 @@ from dptensor.backend.base import Backend
 from dptensor.utils.allocator import tune_malloc
 
 
+def _prepare_process():
+    """Before the first training step or evaluation: the allocator and the thread settings."""
+    from dptensor_pt.env import configure_threads
+
+    tune_malloc()
+    configure_threads()
+
+
 class PyTorchBackend(Backend):
     name = "pt"
     full_name = "PyTorch"
@@ -16,7 +24,7 @@ class PyTorchBackend(Backend):
     def create_session(self, model, loss, config, checkpoint=None):
         from dptensor_pt.session import TorchSession
 
-        tune_malloc()
+        _prepare_process()
 
         state = checkpoint["optimizer"] if checkpoint else None
         return TorchSession(model, loss, config, optimizer_state=state)
@@ -43,13 +51,13 @@ class PyTorchBackend(Backend):
     def evaluator(self, path):
         from dptensor_pt.infer import TorchEvaluator
 
-        tune_malloc()
+        _prepare_process()
         return TorchEvaluator(path)
 
     def model_evaluator(self, model):
         from dptensor_pt.infer import ModelEvaluator
 
-        tune_malloc()
+        _prepare_process()
         return ModelEvaluator(model)
 
     def write_checkpoint(self, model, path):

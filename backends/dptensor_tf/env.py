@@ -20,37 +20,21 @@ import os
 # made before __init__.py existed treats as a namespace package and never runs)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from dptensor.utils.threads import INTER_ENV, INTRA_ENV, thread_setting  # noqa: E402
 from dptensor_tf.lean_import import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 
 log = logging.getLogger("dptensor.tf")
 
-INTRA_ENV = "DPT_INTRA_OP_THREADS"
-INTER_ENV = "DPT_INTER_OP_THREADS"
 XLA_ENV = "DPT_TF_XLA"
-
-
-def _threads(name):
-    """The thread count (>= 0) in env ``name``; None when unset, empty or invalid (warned)."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        log.warning("%s=%r is not a non-negative integer; using TensorFlow's default", name, raw)
-        return None
-    return value
 
 
 def configure_threads():
     """Apply DPT_INTRA_OP_THREADS / DPT_INTER_OP_THREADS (0 means TensorFlow chooses)."""
     for name, setter in ((INTRA_ENV, tf.config.threading.set_intra_op_parallelism_threads),
                          (INTER_ENV, tf.config.threading.set_inter_op_parallelism_threads)):
-        value = _threads(name)
+        value = thread_setting(name, "TensorFlow")
         if value is None:
             continue
         try:
@@ -66,4 +50,4 @@ def use_xla():
 
 configure_threads()
 
-__all__ = ["tf", "configure_threads", "use_xla"]
+__all__ = ["tf", "configure_threads", "use_xla", "INTRA_ENV", "INTER_ENV"]

@@ -27,12 +27,12 @@ def test_threads_from_environment_and_quiet_start():
 
 
 def test_bad_thread_counts_fall_back(monkeypatch, caplog):
-    from dptensor_tf import env
+    from dptensor.utils.threads import INTRA_ENV, thread_setting
 
     for value, want in (("many", None), ("-2", None), ("", None), (" 3 ", 3), ("0", 0)):
-        monkeypatch.setenv(env.INTRA_ENV, value)
-        assert env._threads(env.INTRA_ENV) == want, value
-    assert "DPT_INTRA_OP_THREADS='many'" in caplog.text
+        monkeypatch.setenv(INTRA_ENV, value)
+        assert thread_setting(INTRA_ENV, "TensorFlow") == want, value
+    assert "DPT_INTRA_OP_THREADS='many'" in caplog.text and "TensorFlow's default" in caplog.text
 
 
 def test_backend_listing_does_not_import_tensorflow():
