@@ -1,7 +1,7 @@
 """examples/tensor: the shipped Born charges are those of the physical model (checked against
 finite differences of the dipole, the sum rule and a fresh run of the generator), and a model
 learns them: in 200 steps to a quarter of their spread (default run), and with the example's
-input.json as shipped to 0.02 e (``DPT_SLOW_TESTS=1``).
+input.json as shipped to 0.012 e (``DPT_SLOW_TESTS=1``).
 """
 
 import importlib.util
@@ -113,14 +113,14 @@ def test_a_short_run_learns_the_born_charges(tmp_path, monkeypatch, one_torch_th
 
 @slow
 def test_the_example_reaches_its_stated_accuracy(tmp_path, monkeypatch, one_torch_thread):
-    """The shipped input.json (4000 steps, about 1-2 min): atomic Born charges to 0.02 e RMSE
-    on the validation frames (below the 0.021 e RMS of their antisymmetric part alone), checked
-    by ``dpt test`` on the frozen model."""
+    """The shipped input.json (4000 steps, 1-3 min): atomic Born charges to 0.012 e RMSE on the
+    validation frames (it reaches 0.0084 e; the 0.021 e RMS of their antisymmetric part alone is
+    out of reach of a symmetric model), checked by ``dpt test`` on the frozen model."""
     monkeypatch.chdir(tmp_path)
     rows = run_example(tmp_path)
-    assert rows[-1]["rmse_lc_val"] < 0.02, rows[-1]
+    assert rows[-1]["rmse_lc_val"] < 0.012, rows[-1]
     assert dpt("freeze", "-o", "frozen.pth") == 0
     assert dpt("test", "-m", "frozen.pth", "-s", "data/valid", "-d", "out", "-a") == 0
     table = np.loadtxt(tmp_path / "out.atomic_bec.out")
     data, pred = table[:, :9], table[:, 9:]
-    assert np.sqrt(np.mean((pred - data) ** 2)) < 0.02
+    assert np.sqrt(np.mean((pred - data) ** 2)) < 0.012
