@@ -7,8 +7,6 @@ import json
 import os
 
 ATTRIBUTES = ("type-map", "descriptor", "fitting-net", "size", "steps")
-# keys of the components' config() that follow from others (type_map, the descriptor's shape)
-DERIVED_KEYS = ("ntypes", "dim_descrpt", "dim_emb")
 
 
 def add_parser(subparsers):
@@ -52,6 +50,8 @@ def load(path):
 
 def component_config(component):
     """A descriptor's or fitting's settings as they would read in input.json (type first)."""
+    from dptensor.model.model import DERIVED_KEYS
+
     kind = component.serialize().get("type")
     cfg = {k: v for k, v in component.config().items() if k not in DERIVED_KEYS}
     return {"type": kind, **cfg} if kind else cfg

@@ -40,4 +40,3 @@ def run(args):
     train(backend, config, output_dir=args.output_dir, base_dir=base_dir, init_model=args.init_model,
           restart=args.restart, finetune=args.finetune)
     return 0
-

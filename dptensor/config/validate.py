@@ -152,7 +152,7 @@ def _duplicates(names, path):
             continue
         if name in seen:
             out.append(f"{path}[{i}]: {show(name)} appears twice (also at [{seen[name]}]); each type "
-                       "needs its own element name")
+                       f"needs its own name (e.g. {show(name + '1')} for a second kind of {name})")
         seen.setdefault(name, i)
     return out
 

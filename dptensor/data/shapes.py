@@ -202,11 +202,13 @@ def _frames_hint(size, pers, nf):
 
 def check_finite(array, nf, where):
     """DataError naming the first nan or inf of a set's array (nf frames) by frame and position."""
-    flat = np.reshape(array, (nf, -1))
+    flat = np.reshape(np.asarray(array, dtype=np.float64), (nf, -1))
     bad = ~np.isfinite(flat)
     if not bad.any():
         return
     frame, pos = (int(i) for i in np.argwhere(bad)[0])
+    count = int(bad.sum())
     raise DataError(f"{where}: {flat[frame, pos]} at frame {frame}, value {pos} of the frame "
-                    f"({int(bad.sum())} values in all are nan or inf); every coordinate, box and "
-                    "label must be a finite number")
+                    f"({count} {'value is' if count == 1 else 'values are'} nan or inf in all); every "
+                    "coordinate, box and label must be a finite number (a label file the training "
+                    "does not use can be removed from the set)")

@@ -127,9 +127,9 @@ def _build_set(stored_set, nat, sel_mask, nopbc, tensor_labels=()):
     labels = {name: reshape_label(name, arrays[name], nf, sel_mask, stored_set.file(name),
                                   tensor_labels)
               for name in label_names(tensor_labels) if name in arrays}
-    for name, array in ((keys.COORD, coord), (keys.BOX, box), *labels.items()):
-        if array is not None:
-            check_finite(array, nf, stored_set.file(name))
+    for name in (keys.COORD, keys.BOX, *labels):  # as stored, so that positions are the file's
+        if name in arrays:
+            check_finite(arrays[name], nf, stored_set.file(name))
     return coord, box, labels
 
 

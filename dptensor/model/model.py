@@ -15,6 +15,8 @@ from dptensor.model.ops import numpy_ops
 from dptensor.model.pytree import SEP, is_trainable_path
 
 MODEL_VERSION = 1
+# keys of the components' config() that follow from others (type_map, the descriptor's shape)
+DERIVED_KEYS = ("ntypes", "dim_descrpt", "dim_emb")
 
 
 class Model:

@@ -4,6 +4,7 @@ A backend supplies a *session* with
     train_step(batch, lr) -> {term: mse}   (loss on the batch with the current weights, then one update)
     evaluate(batch, lr)   -> {term: mse}   (no update)
     save_checkpoint(path, step)            (write a checkpoint to ``path``)
+    reference_model()                      (the current weights as a reference Model)
 Batches are numpy dicts from ``dptensor.data.batch``; the session converts them.
 
 Row ``s`` of lcurve.out describes the model after ``s`` updates: step 0 is the untrained model.
@@ -23,7 +24,7 @@ log = logging.getLogger("dptensor.train")
 
 class TrainingLoop:
     def __init__(self, session, loss, lr_schedule, train_data, valid_data, lcurve, checkpoints,
-                 numb_steps, disp_freq, save_freq, numb_btch=1, start_step=0):
+                 numb_steps, disp_freq, save_freq, numb_btch=1, start_step=0, resumed_from=None):
         self.session, self.loss, self.lr = session, loss, lr_schedule
         self.train_data, self.valid_data = train_data, valid_data
         self.lcurve, self.checkpoints = lcurve, checkpoints
@@ -32,7 +33,8 @@ class TrainingLoop:
         self.start_step = int(start_step)
         self.latest_trn = {}  # term -> mse of the latest batch that had the label
         self._valid_batches = None
-        self.last_saved = None  # (path, step) of this run's latest checkpoint
+        # (path, step) of the latest checkpoint: this run's, else the one a restart started from
+        self.last_saved = None if resumed_from is None else (resumed_from, self.start_step)
 
     def prime(self, lr):
         """Before the first row: one evaluated batch from a system of each label kind, so that no
@@ -131,5 +133,5 @@ class TrainingLoop:
 
     def _last_saved(self):
         if self.last_saved is None:
-            return " (this run wrote no checkpoint)"
+            return " (no checkpoint was written)"
         return " (the latest checkpoint is {}, of step {})".format(*self.last_saved)

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+from dptensor.errors import InputError
 from dptensor.train.checkpoint import CheckpointManager, resolve_checkpoint
 from dptensor.train.lcurve import LCurve
 from dptensor.train.loop import TrainingLoop
@@ -24,10 +25,14 @@ def _starting_point(backend, config, base_dir, init_model, restart, finetune):
     if restart or init_model:
         path = resolve_checkpoint(restart or init_model)
         ckpt = backend.read_checkpoint(path)
+        sel_written = config["model"]["descriptor"]["sel"]
         resolve_sel(config, base_dir)
         model = check_same_model(ckpt["model"], config["model"], path,
-                                 "--restart" if restart else "--init-model")
+                                 "--restart" if restart else "--init-model", sel_written)
         if restart:
+            if config["training"]["numb_steps"] < ckpt["step"]:
+                raise InputError(f"training.numb_steps: {config['training']['numb_steps']} is below the "
+                                 f"step of {path} ({ckpt['step']}); a restart trains on up to numb_steps")
             log.info("restarting from %s at step %d", path, ckpt["step"])
             return model, ckpt, ckpt["step"], False
         log.info("initializing weights and statistics from %s", path)
@@ -79,6 +84,7 @@ def train(backend, config, output_dir=".", base_dir=".", init_model=None, restar
     valid = training.get("validation_data") or {}
     loop = TrainingLoop(session, setup.loss, setup.lr, setup.train_data, setup.valid_data, lcurve, manager,
                         training["numb_steps"], training["disp_freq"], training["save_freq"],
-                        numb_btch=valid.get("numb_btch", 1), start_step=start)
+                        numb_btch=valid.get("numb_btch", 1), start_step=start,
+                        resumed_from=resolve_checkpoint(restart) if restart else None)
     loop.run()
     return session.reference_model()

@@ -72,7 +72,16 @@ def test_checkpoint_of_another_size(trained, capsys, option):
     assert dpt("train", "small.json", option, "model.ckpt-2.pt", "-o", "s") == 2
     line = _error(capsys)
     assert "model.descriptor.neuron: checkpoint [4, 8], input [4, 4]" in line
+    assert "dim_descrpt" not in line and "dim_emb" not in line and "--finetune" not in line
     assert not os.path.exists("s/out.json")
+
+
+def test_sel_auto_that_resolves_otherwise_is_explained(trained, capsys):
+    cfg = tiny_input(**DIPOLE, steps=4)
+    cfg["model"]["descriptor"]["sel"] = "auto"
+    write_input("auto.json", cfg)
+    assert dpt("train", "auto.json", "--init-model", "model.ckpt-2.pt", "-o", "a") == 2
+    assert "resolved from 'auto' on the training data" in _error(capsys)
 
 
 def test_init_model_takes_the_inputs_trainable(trained):
@@ -104,14 +113,24 @@ def test_diverging_training_stops_without_saving(workdir, capsys):
     write_input("input.json", cfg)
     assert dpt("train", "input.json") == 1
     line = _error(capsys)
-    assert "not finite" in line and "learning_rate.start_lr" in line
-    from dptensor.cli.model_files import read_model
+    # the first update already leaves useless weights: the loss of step 1, before any save
+    assert "step 1: the training loss is not finite" in line and "learning_rate.start_lr" in line
+    assert "no checkpoint was written" in line
+    assert [n for n in os.listdir(".") if n.startswith("model.ckpt") or n == "checkpoint"] == []
 
-    for name in os.listdir("."):  # whatever was saved before is a usable model
-        if name.startswith("model.ckpt-"):
-            model = read_model(name)
-            assert all(np.all(np.isfinite(layer["w"])) for net in model.descriptor.variables["embeddings"]
-                       for layer in net["layers"])
+
+def test_restart_names_its_checkpoint_when_training_diverges(trained, capsys):
+    cfg = tiny_input(**DIPOLE, steps=6)
+    cfg["learning_rate"] = {"type": "exp", "start_lr": 1e300, "stop_lr": 1e299, "decay_steps": 2}
+    write_input("diverge.json", cfg)
+    assert dpt("train", "diverge.json", "--restart", "model.ckpt-2.pt") == 1
+    assert "the latest checkpoint is model.ckpt-2.pt, of step 2" in _error(capsys)
+
+
+def test_restart_below_the_checkpoints_step(trained, capsys):
+    write_input("short.json", tiny_input(**DIPOLE, steps=1))
+    assert dpt("train", "short.json", "--restart", "model.ckpt-2.pt") == 2
+    assert "training.numb_steps: 1 is below the step of model.ckpt-2.pt (2)" in _error(capsys)
 
 
 def test_failed_start_leaves_no_output_folder(trained, capsys):

@@ -208,4 +208,4 @@ def test_type_map_names_must_differ():
     raw["model"]["type_map"] = ["O", "H", "O"]
     raw["model"]["descriptor"]["sel"] = [4, 8, 2]
     assert problems(raw) == ["model.type_map[2]: 'O' appears twice (also at [0]); each type needs its "
-                             "own element name"]
+                             "own name (e.g. 'O1' for a second kind of O)"]

@@ -122,3 +122,12 @@ def test_nan_or_inf_is_refused_with_its_place(tmp_path, name, shape, where):
     with pytest.raises(DataError, match=where) as err:
         load_system(root, ["O", "H"])
     assert f"{name}.npy" in str(err.value) and "nan" in str(err.value)
+
+
+def test_nan_position_is_the_files_for_rows_of_selected_atoms_only(tmp_path):
+    nsel = int(np.sum(np.asarray(ATYPE) == 0))
+    array = np.zeros((NF, nsel * 3))
+    array[0, 1] = np.inf
+    root = make_system(tmp_path / "s", **{keys.ATOMIC_DIPOLE: array})
+    with pytest.raises(DataError, match="inf at frame 0, value 1 of the frame .1 value is"):
+        load_system(root, ["O", "H"], sel_type=[0])
