@@ -23,7 +23,7 @@ def model_types_of(atom_names, atom_types, type_map):
     Names that no atom uses may be missing from type_map (dpdata keeps every name it ever saw);
     a used name the model does not know is a DataError naming it."""
     atom_types = np.asarray(atom_types, dtype=np.int64)
-    used = sorted({atom_names[t] for t in np.unique(atom_types)})
+    used = sorted({str(atom_names[t]) for t in np.unique(atom_types)})
     unknown = [n for n in used if n not in type_map]
     if unknown:
         raise DataError(f"element(s) {unknown} of the system are not in the model's type_map "

@@ -3,8 +3,8 @@
     dm = DeepModel("frozen_model.pth")
     out = dm.evaluate(coord, box, atype, atomic=True)   # dict of numpy arrays (keys.P_*)
 
-coord: nf x nat x 3 (or nat x 3), box: nf x 3 x 3 / nf x 9 / None (non-periodic), atype: nat or
-nf x nat indices into ``dm.type_map``.
+coord: nf x nat x 3 (or nat x 3, nf x 3nat), box: nf x 3 x 3 / nf x 9 / None (non-periodic), atype:
+nat or nf x nat indices into ``dm.type_map``; ``dptensor.infer.inputs`` checks them.
 """
 
 import os
@@ -14,26 +14,7 @@ import numpy as np
 from dptensor.backend.registry import available_backends, backend_for_file, get_backend
 from dptensor.data.neighbor import build_nlist, shift_from_image
 from dptensor.errors import DptError, ModelFileError
-
-
-def frame_inputs(coord, box, atype):
-    """Normalize shapes: coord nf x nat x 3 float64, box nf x 3 x 3 or None, atype nf x nat int64."""
-    coord = np.asarray(coord, dtype=np.float64)
-    if coord.ndim == 2:
-        coord = coord[None]
-    nf, nat = coord.shape[0], coord.shape[1]
-    atype = np.asarray(atype, dtype=np.int64)
-    if atype.ndim == 1:
-        atype = np.broadcast_to(atype, (nf, nat))
-    if atype.shape != (nf, nat):
-        raise DptError(f"atype has shape {atype.shape}; expected ({nat},) or ({nf}, {nat})")
-    if box is not None:
-        box = np.asarray(box, dtype=np.float64).reshape(-1, 3, 3)
-        if box.shape[0] == 1 and nf > 1:
-            box = np.broadcast_to(box, (nf, 3, 3))
-        if box.shape[0] != nf:
-            raise DptError(f"box has {box.shape[0]} frames but coord has {nf}")
-    return coord, box, np.ascontiguousarray(atype)
+from dptensor.infer.inputs import frame_inputs
 
 
 def neighbor_inputs(coord, box, atype, rcut, sel, centers=None):
@@ -121,7 +102,7 @@ class DeepModel:
         return bool(getattr(self._impl, "has_hessian", False))
 
     def evaluate(self, coord, box, atype, atomic=False, hessian=False):
-        coord, box, atype = frame_inputs(coord, box, atype)
+        coord, box, atype = frame_inputs(coord, box, atype, self.rcut)
         if atype.size and (atype.min() < 0 or atype.max() >= len(self.type_map)):
             raise DptError(f"atom types must be in [0, {len(self.type_map)}) for type_map {self.type_map}")
         if hessian and self.model_type != "ener":
