@@ -5,6 +5,7 @@
     python benchmarks/kernels.py interleave   # a product then a PyTorch tanh: MKL against numpy's OpenBLAS
     python benchmarks/kernels.py tanh         # float64 tanh and formulas of it through exp
     python benchmarks/kernels.py embedding    # the embedding net's force-training pattern, row- and feature-major
+    python benchmarks/kernels.py blocks       # inference embedding (value and input gradient) in row blocks
 
 Shapes are those of the water energy example: 12 600 embedding rows per frame (occupied slots,
 shared same-type pairs), nets [25, 50, 100], fitting 1600 -> 240. Medians of repeated runs.
@@ -128,11 +129,36 @@ def embedding():
               f"{median_time(lambda: pattern(xt, gt, True)) * 1e3:.1f} ms")
 
 
+def blocks():
+    torch = torch_setup()
+    dims = [1, 25, 50, 100]
+    weights = [torch.randn(i, o, dtype=torch.float64) for i, o in zip(dims, dims[1:])]
+    biases = [torch.randn(o, dtype=torch.float64) for o in dims[1:]]
+
+    def net(x):
+        for k, (w, b) in enumerate(zip(weights, biases)):
+            y = torch.tanh(torch.addmm(b, x, w))
+            x = (y.view(-1, 2, dims[k]) + x[:, None]).view(-1, dims[k + 1]) if k else y
+        return x
+
+    rows = 17_500  # one water frame's occupied slots, as the frozen model embeds them
+    x, g = torch.rand(rows, 1, dtype=torch.float64), torch.randn(rows, 100, dtype=torch.float64)
+
+    def run(block):
+        for xs, gs in zip(x.split(block), g.split(block)):
+            xs = xs.detach().requires_grad_()
+            torch.autograd.grad(net(xs), xs, gs)
+
+    for block in (rows, rows // 4, rows // 8, rows // 32):
+        print(f"blocks of {block} rows: {median_time(lambda: run(block)) * 1e3:.1f} ms per frame")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["products", "interleave", "tanh", "embedding"])
-    {"products": products, "interleave": interleave, "tanh": tanh, "embedding": embedding}[
-        parser.parse_args().what]()
+    kinds = {"products": products, "interleave": interleave, "tanh": tanh, "embedding": embedding,
+             "blocks": blocks}
+    parser.add_argument("what", choices=list(kinds))
+    kinds[parser.parse_args().what]()
 
 
 if __name__ == "__main__":
