@@ -82,7 +82,8 @@ class TorchSession:
     def reference_model(self):
         return self.module.to_reference()
 
-    def save_checkpoint(self, path, step):
+    def save_checkpoint(self, path, step, model=None):
+        model = self.reference_model() if model is None else model
         torch.save({"format": "dptensor-pt-checkpoint", "version": 1, "step": int(step),
-                    "model": model_to_torch_dict(self.reference_model()),
+                    "model": model_to_torch_dict(model),
                     "optimizer": self.optimizer.state_dict(), "config": self.full_config}, path)

@@ -25,9 +25,9 @@ import shutil
 import tempfile
 
 from dptensor.data import keys
-from dptensor.errors import ModelFileError, OutputError
+from dptensor.errors import ModelFileError
 from dptensor.model import Model
-from dptensor.utils.atomic import check_output_path
+from dptensor.utils.atomic import output_error, temporary_path
 from dptensor_tf.env import tf
 from dptensor_tf.model import TFModel
 from dptensor_tf.serialization import model_from_bytes, model_to_bytes
@@ -85,22 +85,18 @@ def freeze_model(model: Model, output_path, hessian=None) -> None:
 
     The directory is written beside the target under a temporary name and renamed into place;
     an existing target is moved aside first and removed after the rename."""
-    check_output_path(output_path)
     frozen = FrozenModel(model, hessian)
     frozen.metadata = tf.Variable(json.dumps(metadata(model, frozen)), trainable=False, name="metadata")
     frozen.model_dpt = tf.Variable(model_to_bytes(model), trainable=False, name="model_dpt")
     output_path = os.path.abspath(os.fspath(output_path))
     folder, name = os.path.split(output_path)
-    try:
-        tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{output_path}: cannot write here ({exc.strerror or exc})") from None
+    tmp = temporary_path(folder, f".{name}.tmp-", "", output_path, directory=True)
     try:
         tf.saved_model.save(frozen, tmp, signatures={"serving_default": frozen.predict})
         try:
             _replace_dir(tmp, output_path)
         except OSError as exc:  # e.g. a file of that name is in the way
-            raise OutputError(f"{output_path}: cannot write here ({exc.strerror or exc})") from None
+            raise output_error(output_path, exc) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

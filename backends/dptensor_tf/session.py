@@ -127,6 +127,7 @@ class TFSession:
     def reference_model(self):
         return self.module.to_reference()
 
-    def save_checkpoint(self, path, step):
-        write_checkpoint(path, self.reference_model(), step=step, config=self.full_config,
+    def save_checkpoint(self, path, step, model=None):
+        model = self.reference_model() if model is None else model
+        write_checkpoint(path, model, step=step, config=self.full_config,
                          optimizer=self.optimizer.state())

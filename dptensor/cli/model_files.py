@@ -21,11 +21,9 @@ def read_model(path):
 
 
 def write_model(model, path, hessian=None):
-    """Write a reference Model as the file kind that ``path``'s suffix names."""
-    from dptensor.utils.atomic import check_output_path
-
+    """Write a reference Model as the file kind that ``path``'s suffix names (callers check the
+    output's folder first, ``check_output_path``, before the work of loading a model)."""
     path = str(path)
-    check_output_path(path)
     if path.endswith(".dpt"):
         from dptensor.io import save_dpt
 

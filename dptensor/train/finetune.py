@@ -22,21 +22,24 @@ DESCRIPTOR_KEYS = ("rcut", "rcut_smth", "neuron", "axis_neuron", "resnet_dt", "t
 FITTING_KEYS = ("neuron", "resnet_dt", "activation_function", "precision")
 
 
-def _mismatches(old, new, names, where):
-    return [f"{where}.{k}: pretrained {old[k]!r}, input {new[k]!r}" for k in names if old[k] != new[k]]
+def config_differences(old, new, where, label, keys):
+    """``where.key: <label> old, input new`` for each of ``keys`` whose value differs between two
+    components' ``config()`` dicts (a key missing from one side reads as None)."""
+    return [f"{where}.{k}: {label} {old.get(k)!r}, input {new.get(k)!r}"
+            for k in keys if old.get(k) != new.get(k)]
 
 
 def check_compatible(pre, new, path):
-    problems = _mismatches(pre.descriptor.config(), new.descriptor.config(), DESCRIPTOR_KEYS,
-                           "model.descriptor")
+    problems = config_differences(pre.descriptor.config(), new.descriptor.config(), "model.descriptor",
+                                  "pretrained", DESCRIPTOR_KEYS)
     same_type = pre.model_type == new.model_type
     if not same_type and not (pre.model_type == "ener" and new.model_type in ("dipole", "polar", "tensor")):
         problems.append(f"model.fitting_net.type: the pretrained model is a {pre.model_type} model and "
                         f"the input asks for {new.model_type}; only an energy model's descriptor can "
                         "seed a dipole, polar or tensor model")
     elif same_type:
-        problems += _mismatches(pre.fitting.config(), new.fitting.config(), FITTING_KEYS,
-                                "model.fitting_net")
+        problems += config_differences(pre.fitting.config(), new.fitting.config(), "model.fitting_net",
+                                       "pretrained", FITTING_KEYS)
     if problems:
         raise ModelFileError(f"{path}: cannot fine-tune from this model: " + "; ".join(problems))
     return same_type

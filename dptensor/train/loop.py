@@ -3,8 +3,9 @@
 A backend supplies a *session* with
     train_step(batch, lr) -> {term: mse}   (loss on the batch with the current weights, then one update)
     evaluate(batch, lr)   -> {term: mse}   (no update)
-    save_checkpoint(path, step)            (write a checkpoint to ``path``)
     reference_model()                      (the current weights as a reference Model)
+    save_checkpoint(path, step, model)     (write a checkpoint of ``model``, the reference_model(),
+                                            to ``path``)
 Batches are numpy dicts from ``dptensor.data.batch``; the session converts them.
 
 Row ``s`` of lcurve.out describes the model after ``s`` updates: step 0 is the untrained model.
@@ -127,7 +128,7 @@ class TrainingLoop:
             raise TrainingError(f"step {step}: the model's weights are not finite ({', '.join(bad[:3])}"
                                 f"{' ...' if len(bad) > 3 else ''}); stopped without saving "
                                 f"them{self._last_saved()}. Lower the learning rate (learning_rate.start_lr)")
-        path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step))
+        path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step, model))
         self.last_saved = (path, step)
         log.info("saved checkpoint %s", path)
 

@@ -12,13 +12,14 @@ checkpoint), and keys that follow from others (``ntypes``, ``dim_descrpt``, ``di
 from dptensor.errors import ModelFileError
 from dptensor.model import Model
 from dptensor.model.model import DERIVED_KEYS
+from dptensor.train.finetune import config_differences
 
 IGNORED = frozenset({"seed", "set_davg_zero", "rcond", *DERIVED_KEYS})
 
 
-def _differences(old, new, where, ignored):
-    return [f"{where}.{k}: checkpoint {old.get(k)!r}, input {new.get(k)!r}"
-            for k in sorted(set(old) | set(new)) if k not in ignored and old.get(k) != new.get(k)]
+def _compared(old, new, where, ignored):
+    keys = sorted((set(old) | set(new)) - ignored)
+    return config_differences(old, new, where, "checkpoint", keys)
 
 
 def _problems(pre, new, ignored, sel_written):
@@ -26,7 +27,7 @@ def _problems(pre, new, ignored, sel_written):
     problems = []
     if list(pre.type_map) != list(new.type_map):
         problems.append(f"model.type_map: checkpoint {list(pre.type_map)!r}, input {list(new.type_map)!r}")
-    for diff in _differences(pre.descriptor.config(), new.descriptor.config(), "model.descriptor", ignored):
+    for diff in _compared(pre.descriptor.config(), new.descriptor.config(), "model.descriptor", ignored):
         if diff.startswith("model.descriptor.sel:") and isinstance(sel_written, str):
             diff += (f" (resolved from {sel_written!r} on the training data; write the checkpoint's sel "
                      "in the input)")
@@ -34,7 +35,7 @@ def _problems(pre, new, ignored, sel_written):
     if pre.model_type != new.model_type:
         problems.append(f"model.fitting_net.type: checkpoint {pre.model_type!r}, input {new.model_type!r}")
     else:
-        problems += _differences(pre.fitting.config(), new.fitting.config(), "model.fitting_net", ignored)
+        problems += _compared(pre.fitting.config(), new.fitting.config(), "model.fitting_net", ignored)
     return problems
 
 

@@ -23,7 +23,7 @@ def write_out_json(config, output_dir):
 def _starting_point(backend, config, base_dir, init_model, restart, finetune):
     """(model or None, checkpoint dict or None, start step, compute stats?)."""
     if restart or init_model:
-        path = resolve_checkpoint(restart or init_model)
+        path = restart or init_model
         ckpt = backend.read_checkpoint(path)
         sel_written = config["model"]["descriptor"]["sel"]
         resolve_sel(config, base_dir)
@@ -63,6 +63,7 @@ def finetune_statistics(model, batches):
 def train(backend, config, output_dir=".", base_dir=".", init_model=None, restart=None, finetune=None):
     """Train; returns the final reference Model. ``config`` is normalized and validated."""
     config = copy.deepcopy(config)
+    restart, init_model = (resolve_checkpoint(p) if p else None for p in (restart, init_model))
     model, ckpt, start, fresh_stats = _starting_point(backend, config, base_dir, init_model, restart,
                                                                finetune)
     setup = prepare(config, base_dir=base_dir, model=model, compute_stats=fresh_stats)
@@ -85,6 +86,6 @@ def train(backend, config, output_dir=".", base_dir=".", init_model=None, restar
     loop = TrainingLoop(session, setup.loss, setup.lr, setup.train_data, setup.valid_data, lcurve, manager,
                         training["numb_steps"], training["disp_freq"], training["save_freq"],
                         numb_btch=valid.get("numb_btch", 1), start_step=start,
-                        resumed_from=resolve_checkpoint(restart) if restart else None)
+                        resumed_from=restart)
     loop.run()
     return session.reference_model()

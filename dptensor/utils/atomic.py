@@ -74,12 +74,19 @@ def make_output_dir(path):
         raise OutputError(f"{path}: cannot write output here: no permission")
 
 
-def temporary_file(folder, prefix, suffix, target):
-    """``tempfile.mkstemp`` in ``folder``, closed; OutputError naming ``target`` if it fails."""
+def output_error(target, exc):
+    """The OutputError for an OSError met while writing ``target``."""
+    return OutputError(f"{target}: cannot write here ({exc.strerror or exc})")
+
+
+def temporary_path(folder, prefix, suffix, target, directory=False):
+    """A new empty file (or folder) in ``folder``; OutputError naming ``target`` if it fails."""
     try:
+        if directory:
+            return tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder)
         fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     except OSError as exc:
-        raise OutputError(f"{target}: cannot write here ({exc.strerror or exc})") from None
+        raise output_error(target, exc) from None
     os.close(fd)
     return tmp
 
@@ -98,7 +105,7 @@ def atomic_path(path):
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
     root, ext = os.path.splitext(name)
-    tmp = temporary_file(folder, f".{root}.tmp-", ext, path)
+    tmp = temporary_path(folder, f".{root}.tmp-", ext, path)
     try:
         yield tmp
         # mkstemp creates the file 0600; give the result the permissions a plain open() would
@@ -107,7 +114,7 @@ def atomic_path(path):
         try:
             os.replace(tmp, path)
         except OSError as exc:  # e.g. a folder of that name is in the way
-            raise OutputError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+            raise output_error(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)

@@ -94,7 +94,7 @@ class FakeSession:
     def reference_model(self):
         return SimpleNamespace(variables={"fitting": {"nets": [{"layers": [{"w": np.full(2, self.weight)}]}]}})
 
-    def save_checkpoint(self, path, step):
+    def save_checkpoint(self, path, step, model=None):
         with open(path, "w") as fh:
             fh.write(f"{step} {self.updates}\n")
         self.saved.append((os.path.basename(path), step, self.updates))
