@@ -76,6 +76,13 @@ def tf_op_table(session, batches, steps=10, rows=20):
     total = sum(r[self_us] for r in ops) / steps / 1e3
     lines = [f"op self time: {total:.1f} ms per step (all threads)"]
     lines += [f"{r[self_us] / steps / 1e3:8.2f} ms  {r[kind]:20s} {r[name]}" for r in ops[:rows]]
+    by_kind = {}
+    for r in ops:
+        count, us = by_kind.get(r[kind], (0, 0.0))
+        by_kind[r[kind]] = (count + 1, us + r[self_us])
+    lines.append("by op type:")
+    lines += [f"{us / steps / 1e3:8.2f} ms  {k:20s} {count} ops"
+              for k, (count, us) in sorted(by_kind.items(), key=lambda kv: -kv[1][1])[:rows]]
     return "\n".join(lines)
 
 

@@ -12,15 +12,17 @@ side has no free index. Anything else goes to ``tf.einsum``.
 from dptensor_tf.env import tf
 
 
-def einsum(expr, *xs):
+def einsum(expr, *xs, product=tf.linalg.matmul):
+    """``tf.einsum``, with plain batched products run by ``product`` (``tf.linalg.matmul`` or
+    a function with its signature, such as ``native.batch_product``)."""
     if len(xs) == 2:
-        plan = _plan(expr)
+        plan = _plan(expr, product)
         if plan is not None:
             return plan(*xs)
     return tf.einsum(expr, *xs)
 
 
-def _plan(expr):
+def _plan(expr, product=tf.linalg.matmul):
     """A function of the two operands, or None when ``expr`` is not a plain batched product."""
     inputs, out = expr.replace(" ", "").split("->")
     a, b = inputs.split(",")
@@ -54,10 +56,10 @@ def _plan(expr):
         xa = tf.reshape(x, [*lead, *_merge(sx[nb:], ra, fa, contr)])
         yb = tf.reshape(y, [*lead, *_merge(sy[nb:], rb, contr, fb)])
         if swap:
-            prod = tf.linalg.matmul(yb, xa, transpose_a=not layout_b, transpose_b=not layout_a)
+            prod = product(yb, xa, transpose_a=not layout_b, transpose_b=not layout_a)
             shape = [*lead, *_sizes(sy[nb:], rb, fb), *_sizes(sx[nb:], ra, fa)]
         else:
-            prod = tf.linalg.matmul(xa, yb, transpose_a=layout_a, transpose_b=layout_b)
+            prod = product(xa, yb, transpose_a=layout_a, transpose_b=layout_b)
             shape = [*lead, *_sizes(sx[nb:], ra, fa), *_sizes(sy[nb:], rb, fb)]
         return tf.reshape(prod, shape)
 

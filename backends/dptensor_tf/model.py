@@ -50,9 +50,10 @@ class TFModel(tf.Module):
     """Holds ``model.variables``: network weights as trainable ``tf.Variable`` (unless the
     descriptor is frozen with ``trainable: false``), statistics as non-trainable ones."""
 
-    def __init__(self, model: Model, trainable=True, name=None):
+    def __init__(self, model: Model, trainable=True, name=None, ops=tf_ops):
         super().__init__(name=name)
         self.ref = model
+        self.ops = ops  # tf_ops, or the training session's ``training_ops()``
         self._template = model.variables
         self._paths = list(flatten(self._template))
         self.vars = {}
@@ -91,7 +92,7 @@ class TFModel(tf.Module):
     def atomic(self, coord, atype, nlist, shift, centers=None, groups=None, mirror=None, widths=None):
         if centers is not None:
             centers = tf.cast(tf.convert_to_tensor(centers), INDEX_DTYPE)
-        return self.ref.call_atomic(tf_ops, self.variables_tree(), coord, atype, nlist, shift, centers,
+        return self.ref.call_atomic(self.ops, self.variables_tree(), coord, atype, nlist, shift, centers,
                                     groups, _index(mirror), widths)
 
     def __call__(self, coord, atype, nlist, shift, derivatives=True, hessian=False, centers=None,
@@ -108,17 +109,17 @@ class TFModel(tf.Module):
         od = self.ref.output_def
         if not (derivatives and od.r_differentiable):
             atomic = self.atomic(coord, atype, nlist, shift, centers, groups, mirror, widths)
-            return self.ref.reduce(tf_ops, atomic)
-        rij, mask = neighbor_vectors(tf_ops, coord, nlist, shift)
-        em, deriv = self.ref.descriptor.env_mat_deriv(tf_ops, rij, mask)
+            return self.ref.reduce(self.ops, atomic)
+        rij, mask = neighbor_vectors(self.ops, coord, nlist, shift)
+        em, deriv = self.ref.descriptor.env_mat_deriv(self.ops, rij, mask)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(em)
-            out = self.ref.reduce(tf_ops, self.ref.call_atomic_env(tf_ops, self.variables_tree(), em, atype,
+            out = self.ref.reduce(self.ops, self.ref.call_atomic_env(self.ops, self.variables_tree(), em, atype,
                                                                    groups, mask, _index(mirror), widths))
             total = tf.reduce_sum(out[od.name])
         grad_em = tape.gradient(total, em)
         out[keys.P_FORCE], out[keys.P_VIRIAL] = forces_from_env_grad(
-            tf_ops, grad_em, deriv, rij, nlist, tf_ops.shape(coord)[1])
+            self.ops, grad_em, deriv, rij, nlist, self.ops.shape(coord)[1])
         if hessian:
             out[keys.P_HESSIAN] = self.hessian(coord, atype, nlist, shift, groups, widths)
         return out
@@ -130,4 +131,4 @@ class TFModel(tf.Module):
         """d2E/dx2 per frame, nf x 3nat x 3nat: the reference's written-out Hessian
         (``dptensor.model.hessian``) on tensors; under the trainer's tape it is differentiable
         with respect to the weights. Works with unknown sizes (a SavedModel) too."""
-        return self.ref.hessian(tf_ops, self.variables_tree(), coord, atype, nlist, shift, groups, widths)
+        return self.ref.hessian(self.ops, self.variables_tree(), coord, atype, nlist, shift, groups, widths)

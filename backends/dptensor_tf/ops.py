@@ -7,6 +7,7 @@ and every op that takes a shape accepts such a mix, so the reference math runs u
 
 import numpy as np
 
+from dptensor_tf import native
 from dptensor_tf.einsum import einsum
 from dptensor_tf.env import tf
 
@@ -153,3 +154,16 @@ class TFOps:
 
 
 tf_ops = TFOps()
+
+
+class NativeTFOps(TFOps):
+    """``TFOps`` whose thin batched products run the native kernel (``native.py``)."""
+
+    @staticmethod
+    def einsum(expr, *xs):
+        return einsum(expr, *xs, product=native.batch_product)
+
+
+def training_ops():
+    """The ops of training sessions: the native kernel's where it is built, else ``tf_ops``."""
+    return NativeTFOps() if native.load() is not None else tf_ops

@@ -14,7 +14,7 @@ from dptensor.model import Model
 from dptensor_tf.adam import Adam, clip_by_total_norm
 from dptensor_tf.env import tf, use_xla
 from dptensor_tf.model import TFModel
-from dptensor_tf.ops import tf_ops
+from dptensor_tf.ops import tf_ops, training_ops
 from dptensor_tf.serialization import write_checkpoint
 
 INPUTS = (keys.COORD, keys.ATYPE, keys.NLIST, keys.SHIFT, keys.CENTERS, keys.MIRROR)
@@ -33,7 +33,7 @@ class TFSession:
         seed = training_config.get("seed")
         if seed is not None:
             tf.random.set_seed(int(seed))
-        self.module = TFModel(model)
+        self.module = TFModel(model, ops=training_ops())
         self.loss = loss
         self.params = self.module.trainable_list
         self.optimizer = Adam(self.params, self.module.trainable_paths)
