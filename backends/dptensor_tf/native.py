@@ -85,7 +85,8 @@ def build(source=SOURCE):
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the TensorFlow kernel %s (once for this TensorFlow and CPU, about half a minute)", source.name)
+    log.info("building the TensorFlow kernel %s (once for this TensorFlow and CPU, about half a minute)",
+             source.name)
     fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
     os.close(fd)
     try:
@@ -93,6 +94,7 @@ def build(source=SOURCE):
         if run.returncode != 0:
             tail = "\n".join(run.stderr.strip().splitlines()[-5:])
             raise RuntimeError(f"{_compiler()} exited with {run.returncode}:\n{tail}")
+        os.chmod(tmp, 0o755)  # mkstemp makes it private; a shared cache serves other users too
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -100,34 +102,50 @@ def build(source=SOURCE):
     return target
 
 
+_library = None  # the first library loaded in this process: the op and its gradient use it
+
+
 @functools.lru_cache(maxsize=None)
 def load():
     """The op library (built if needed), or None when it is turned off or cannot be built (the
     reason is logged once)."""
+    global _library
     if not enabled():
         return None
+    if _library is not None:
+        return _library
     if not SOURCE.is_file():
         log.info("TensorFlow native kernel not available (no %s in this install): using BatchMatMulV2",
                  SOURCE)
         return None
     try:
-        library = tf.load_op_library(str(build()))
+        _library = _load_built()
     except (OSError, RuntimeError, subprocess.SubprocessError, tf.errors.OpError) as exc:
         log.warning("TensorFlow native kernel not built, using BatchMatMulV2 (slower; set %s=0 to "
                     "skip the attempt): %s", NATIVE_ENV, exc)
         return None
     _register_gradient()
-    return library
+    return _library
 
 
 @functools.lru_cache(maxsize=None)
 def _register_gradient():
-    """Once per process (``load`` may run again after its cache is cleared)."""
+    """Once per process (TensorFlow refuses a second registration under the same name)."""
     tf.RegisterGradient("DptBatchProduct")(_gradient)
 
 
+def _load_built():
+    path = build()
+    try:
+        return tf.load_op_library(str(path))
+    except tf.errors.OpError:  # a damaged library in the cache: build it once more
+        log.warning("the cached TensorFlow kernel %s did not load; building it again", path)
+        path.unlink(missing_ok=True)
+        return tf.load_op_library(str(build()))
+
+
 def _product(a, y, mode):
-    return load().dpt_batch_product(a, y, mode=mode)
+    return _library.dpt_batch_product(a, y, mode=mode)
 
 
 def _gradient(op, grad):
@@ -152,12 +170,20 @@ def _fits(a, y, transpose_a, transpose_b):
     return long_rows and any(d is not None and d <= THIN for d in (rows, inner, cols))
 
 
+def _same_batch(a, y):
+    """Whether a and y (rank 3 or more) have the same batch dimensions, known statically
+    (the op does not broadcast them as matmul does)."""
+    if a.shape.rank is None or a.shape.rank < 3 or a.shape.rank != y.shape.rank:
+        return False
+    lead_a, lead_y = a.shape[:-2].as_list(), y.shape[:-2].as_list()
+    return None not in lead_a and lead_a == lead_y
+
+
 def batch_product(a, y, transpose_a=False, transpose_b=False):
     """``tf.linalg.matmul(a, y, transpose_a, transpose_b)`` for operands with the same batch
     dimensions (rank 3 or more), by the native op where it is built and the product is thin."""
     if (transpose_a and transpose_b) or a.dtype not in (tf.float32, tf.float64) or a.dtype != y.dtype \
-            or a.shape.rank is None or a.shape.rank < 3 or a.shape.rank != y.shape.rank \
-            or not _fits(a, y, transpose_a, transpose_b) or load() is None:
+            or not _same_batch(a, y) or not _fits(a, y, transpose_a, transpose_b) or load() is None:
         return tf.linalg.matmul(a, y, transpose_a=transpose_a, transpose_b=transpose_b)
     mode = "tn" if transpose_a else "nt" if transpose_b else "nn"
     da, dy = _dims(a), _dims(y)

@@ -165,5 +165,8 @@ class NativeTFOps(TFOps):
 
 
 def training_ops():
-    """The ops of training sessions: the native kernel's where it is built, else ``tf_ops``."""
-    return NativeTFOps() if native.load() is not None else tf_ops
+    """The ops of training sessions: the native kernel's where it is built (it has a CPU kernel
+    only, so not with a GPU), else ``tf_ops``."""
+    if tf.config.list_physical_devices("GPU") or native.load() is None:
+        return tf_ops
+    return NativeTFOps()

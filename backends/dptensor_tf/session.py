@@ -33,7 +33,9 @@ class TFSession:
         seed = training_config.get("seed")
         if seed is not None:
             tf.random.set_seed(int(seed))
-        self.module = TFModel(model, ops=training_ops())
+        self.xla = use_xla()
+        # the native kernel has no XLA (or GPU) version: XLA steps run TensorFlow's own ops
+        self.module = TFModel(model, ops=tf_ops if self.xla else training_ops())
         self.loss = loss
         self.params = self.module.trainable_list
         self.optimizer = Adam(self.params, self.module.trainable_paths)
@@ -43,7 +45,6 @@ class TFSession:
         # same-type pairs share one embedding evaluation when the statistics allow it
         self.inputs = set(INPUTS) if model.mirror_valid() else set(INPUTS) - {keys.MIRROR}
         self._train_fns, self._eval_fns = {}, {}
-        self.xla = use_xla()
 
     # batches ---------------------------------------------------------------------------------
     def split(self, batch):

@@ -3,6 +3,7 @@ numbers as tf.linalg.matmul, first and second derivatives included, used by trai
 only where it fits, and a clear fallback when it cannot be built."""
 
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ PRODUCTS = [(False, False, (3, 5, 7, 4), (3, 5, 4, 40)),
 
 @pytest.fixture(scope="module")
 def library():
+    if shutil.which(native._compiler()) is None:
+        pytest.skip(f"no C++ compiler ({native._compiler()}) to build the kernel with")
     lib = native.load()
     assert lib is not None, "the native kernel did not build (see the log)"
     return lib
@@ -74,6 +77,7 @@ def test_first_and_second_derivatives_equal_matmul(library, ta, tb, a_shape, y_s
 @pytest.mark.parametrize("a_shape, y_shape, ta, tb", [
     ((3, 7, 4), (3, 16, 4), False, True),   # rows of y 4 long: M1 x 4 by 4 x M2
     ((3, 40, 40), (3, 40, 40), False, False),  # nothing thin
+    ((1, 7, 4), (3, 4, 40), False, False),  # batch broadcast, which only matmul does
 ])
 def test_products_that_do_not_fit_run_batch_matmul(library, a_shape, y_shape, ta, tb):
     a, y = _operands(a_shape, y_shape)
@@ -106,6 +110,7 @@ def test_training_model_equals_plain_ops(library, monkeypatch):
 
 
 def _fresh_load(monkeypatch, tmp_path, **env):
+    monkeypatch.setattr(native, "_library", None)  # as in a new process
     monkeypatch.setenv(native.CACHE_ENV, str(tmp_path / "cache"))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -139,3 +144,41 @@ def test_missing_source_falls_back(monkeypatch, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="dptensor.tf"):
         assert _fresh_load(monkeypatch, tmp_path) is None
     assert "absent.cc" in caplog.text
+
+
+def test_xla_sessions_and_frozen_models_keep_tensorflow_ops(library, monkeypatch):
+    """The op has no XLA kernel (an XLA step with it fails to compile), and a frozen SavedModel
+    must load in plain TensorFlow."""
+    from dptensor.data import keys
+    from dptensor.train.loss import EnerLoss
+    from dptensor_tf.freeze import FrozenModel
+    from dptensor_tf.session import TFSession
+
+    model = make_model("ener", descriptor={"sel": [4, 8], "neuron": [8, 32]})
+    batch = batch_inputs(model, 1, 6)
+    batch.update({keys.ENERGY: np.ones(1), keys.FORCE: np.zeros((1, 6, 3)), "natoms": 6, "system": "s"})
+    prefs = {"start_pref_e": 1.0, "limit_pref_e": 1.0, "start_pref_f": 1.0, "limit_pref_f": 1.0}
+    loss = EnerLoss({**{f"{k}_{t}": 0.0 for k in ("start_pref", "limit_pref") for t in ("v", "ae", "h")},
+                     **prefs}, start_lr=1e-3)
+    monkeypatch.setenv("DPT_TF_XLA", "1")
+    session = TFSession(model, loss, {"training": {}})
+    assert session.xla and session.module.ops is tf_ops
+    assert np.isfinite(session.train_step(loss.prepare(dict(batch)), 1e-3)["f"])
+    frozen = FrozenModel(model, hessian=False)
+    graph = frozen.predict.get_concrete_function().graph
+    assert "DptBatchProduct" not in {op.type for op in graph.get_operations()}
+
+
+def test_damaged_cached_library_is_built_again(library, monkeypatch, tmp_path, caplog):
+    damaged = tmp_path / "batch_product-damaged.so"
+    damaged.write_bytes(b"not a library")
+    paths = [damaged, native.build()]
+    monkeypatch.setattr(native, "build", lambda: paths.pop(0))
+    monkeypatch.setattr(native, "_library", None)
+    native.load.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="dptensor.tf"):
+            assert native.load() is not None
+    finally:
+        native.load.cache_clear()
+    assert "did not load; building it again" in caplog.text and not damaged.exists() and not paths
