@@ -24,9 +24,11 @@ import logging
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
+from dptensor.errors import DptError
+from dptensor.utils.atomic import atomic_path
+from dptensor_tf.einsum import _dims
 from dptensor_tf.env import tf
 
 NATIVE_ENV = "DPT_TF_NATIVE"
@@ -80,25 +82,19 @@ def library_path(source=SOURCE):
 
 
 def build(source=SOURCE):
-    """Compile ``source`` into the cache (atomically: a finished library or none) -> its path."""
+    """Compile ``source`` into the cache (atomically, world-readable: a finished library or
+    none) -> its path."""
     target = library_path(source)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     log.info("building the TensorFlow kernel %s (once for this TensorFlow and CPU, about half a minute)",
              source.name)
-    fd, tmp = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp.so", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(target) as tmp:
         run = subprocess.run(_command(source, tmp), capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
         if run.returncode != 0:
             tail = "\n".join(run.stderr.strip().splitlines()[-5:])
             raise RuntimeError(f"{_compiler()} exited with {run.returncode}:\n{tail}")
-        os.chmod(tmp, 0o755)  # mkstemp makes it private; a shared cache serves other users too
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
@@ -120,7 +116,7 @@ def load():
         return None
     try:
         _library = _load_built()
-    except (OSError, RuntimeError, subprocess.SubprocessError, tf.errors.OpError) as exc:
+    except (OSError, DptError, RuntimeError, subprocess.SubprocessError, tf.errors.OpError) as exc:
         log.warning("TensorFlow native kernel not built, using BatchMatMulV2 (slower; set %s=0 to "
                     "skip the attempt): %s", NATIVE_ENV, exc)
         return None
@@ -192,8 +188,3 @@ def batch_product(a, y, transpose_a=False, transpose_b=False):
     cols = dy[-2] if transpose_b else dy[-1]
     return tf.reshape(out, [*da[:-2], rows, cols])
 
-
-def _dims(x):
-    """x's sizes, static where known (so that the result keeps a static shape)."""
-    dynamic = tf.shape(x)
-    return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape.as_list())]
