@@ -6,8 +6,9 @@ seconds/step = (t_long - t_short) / (LONG - SHORT), which cancels start-up and s
 peak memory is the largest resident set of the long run (/usr/bin/time). Runs alternate between
 tools so that a slow phase of the machine hits both; the table gives the median over the repeats
 and the range of seconds per step. Inference: each tool's frozen model tests the validation
-systems with all frames and with one frame; frames/second from the difference. The freeze
-command's own wall time is reported too (start-up included: it runs once per model).
+systems with all frames and with one frame (the median of three runs each); frames/second from
+the difference. The freeze command's own wall time is reported too (start-up included: it runs
+once per model).
 
 usage: python benchmarks/compare_deepmd.py dipole --deepmd-venv ~/.cache/deepmd-venv \
            [--tools dpt-pt dpt-tf dp-tf dp-pt] [--short 20] [--long 220] [--repeat 3]
@@ -79,14 +80,27 @@ def train_pair(tool, example, short, long, venv):
             return (times[long] - times[short]) / (long - short), rss, work
 
 
+TEST_REPEAT = 3  # each test command's time is the median of this many runs
+
+
 def inference(tool, work, venv, systems):
-    """(test frames per second, seconds to freeze)."""
+    """(test frames per second, seconds to freeze). The all-frames and one-frame test runs
+    alternate, TEST_REPEAT times each: a fast model's 40 frames take less than the spread of a
+    single run's start-up, so one pair of runs can give a difference of zero or below (nan)."""
     frozen = FROZEN[tool]
     t_freeze = timed(command(tool, venv, "freeze", "-o", frozen), work)[0]
-    t_all = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0] for s in systems)
-    t_one = sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s, "-n", "1"), work)[0] for s in systems)
+    t_all, t_one = [], []
+    for _ in range(TEST_REPEAT):
+        t_all.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0] for s in systems))
+        t_one.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s, "-n", "1"), work)[0]
+                         for s in systems))
     frames = sum(_nframes(s) for s in systems)
-    return (frames - len(systems)) / max(t_all - t_one, 1e-9), t_freeze
+    diff = _median(t_all) - _median(t_one)
+    if diff <= 0:
+        print(f"{tool}: testing all frames took no longer than one frame; frames/s not measured",
+              file=sys.stderr)
+        return float("nan"), t_freeze
+    return (frames - len(systems)) / diff, t_freeze
 
 
 def _nframes(system):
