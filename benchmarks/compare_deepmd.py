@@ -17,6 +17,7 @@ See benchmarks/README.md for making the DeePMD-kit environment.
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -91,7 +92,8 @@ def inference(tool, work, venv, systems):
     t_freeze = timed(command(tool, venv, "freeze", "-o", frozen), work)[0]
     t_all, t_one = [], []
     for _ in range(TEST_REPEAT):
-        t_all.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0] for s in systems))
+        t_all.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0]
+                         for s in systems))
         t_one.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s, "-n", "1"), work)[0]
                          for s in systems))
     frames = sum(_nframes(s) for s in systems)
@@ -125,6 +127,10 @@ def main(argv=None):
         for tool in args.tools:  # alternating tools within each repeat
             sps, rss, work = train_pair(tool, args.example, args.short, args.long, args.deepmd_venv)
             results[tool]["s_per_step"].append(sps)
+            if sps <= 0:
+                print(f"{tool}: the {args.long}-step run took no longer than the {args.short}-step "
+                      "run (start-up varies more than the steps between them): raise --long",
+                      file=sys.stderr)
             results[tool]["rss_mb"].append(rss)
             if not args.no_inference:
                 cfg = make_input(args.example, 1, work)
@@ -140,7 +146,10 @@ def main(argv=None):
 
 
 def _median(values):
-    v = sorted(values)
+    """Median of the values that are not nan (rounds whose frames/s was not measured), else nan."""
+    v = sorted(x for x in values if not math.isnan(x))
+    if not v:
+        return float("nan")
     return v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2])
 
 
@@ -159,9 +168,9 @@ def report(example, results):
              "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s | freeze s |",
              "|---|---|---|---|---|---|---|"]
     for t, m in mid.items():
-        ratio = mid[fastest]["s_per_step"] / m["s_per_step"] if fastest else float("nan")
+        ratio = f"{mid[fastest]['s_per_step'] / m['s_per_step']:.2f}x" if fastest else "n/a"
         sps = results[t]["s_per_step"]
-        lines.append(f"| {t} | {m['s_per_step']:.4f} | {min(sps):.4f}-{max(sps):.4f} | {ratio:.2f}x | "
+        lines.append(f"| {t} | {m['s_per_step']:.4f} | {min(sps):.4f}-{max(sps):.4f} | {ratio} | "
                      f"{m['rss_mb']:.0f} | {m['fps']:.2f} | {m['freeze_s']:.1f} |")
     return "\n".join(lines)
 
