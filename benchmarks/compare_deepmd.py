@@ -157,10 +157,7 @@ def report(example, results):
     """Medians over the repeats, with the range of seconds per step. (The best of the repeats
     is no steadier: a short run whose start-up happened to be slow makes the difference of the
     two runs small, as a DeePMD-kit energy run of 0.096 s/step among 0.18-0.20 showed.)"""
-    def stat(key, values):
-        return _median(values) if values else float("nan")
-
-    mid = {t: {k: stat(k, v) for k, v in r.items()} for t, r in results.items()}
+    mid = {t: {k: _median(v) for k, v in r.items()} for t, r in results.items()}
     dp = [t for t in mid if t.startswith("dp-")]
     fastest = min(dp, key=lambda t: mid[t]["s_per_step"]) if dp else None
     rounds = max(len(r["s_per_step"]) for r in results.values())
