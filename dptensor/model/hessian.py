@@ -93,17 +93,16 @@ def _embedding_derivs(desc, ops, v, ss, atype, tj):
     """G, G', G'' (nf x nloc x w x M1, derivatives in ss) on every slot of a block. Empty slots
     are included: their normalized input is the empty row's, so G is theirs, and their R~ does
     not move, so their derivatives never count."""
-    nets = v["embeddings"]
     shape = ops.shape(ss)
     x = ops.reshape(ss, (-1, 1))
     if desc.type_one_side:
-        out = desc.nets[tj].call_derivs(ops, nets[tj], x)
+        out = desc.embed_derivs(ops, v, tj, x)
     else:
         out = None
         for ti in range(desc.ntypes):
             k = desc.net_index(ti, tj)
             sel = ops.reshape(ops.astype(atype == ti, ops.dtype_of(ss))[:, :, None] + 0.0 * ss, (-1, 1))
-            part = [t * sel for t in desc.nets[k].call_derivs(ops, nets[k], x)]
+            part = [t * sel for t in desc.embed_derivs(ops, v, k, x)]
             out = part if out is None else [a + b for a, b in zip(out, part)]
     return [ops.reshape(t, (*shape, desc.dim_emb)) for t in out]
 

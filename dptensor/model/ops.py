@@ -156,5 +156,13 @@ class NumpyOps:
         # tanh approximation, as DeePMD-kit's "gelu" (its "gelu_tf")
         return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
+    # tabulated embedding ----------------------------------------------------------------
+    def tab_eval(self, coef, s, grid, order=0):
+        """The order-th s-derivative of a tabulated embedding net at s (1-D): n x M1. Defined by
+        ``dptensor.model.tabulate.tab_eval``; backends may run a native kernel instead."""
+        from dptensor.model.tabulate import tab_eval
+
+        return tab_eval(self, coef, s, grid, order)
+
 
 numpy_ops = NumpyOps()

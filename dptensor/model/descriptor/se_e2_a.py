@@ -33,7 +33,7 @@ class DescrptSeA(Serializable):
     def __init__(self, ntypes, sel, rcut=6.0, rcut_smth=0.5, neuron=(10, 20, 40), axis_neuron=4,
                  resnet_dt=False, type_one_side=False, exclude_types=(), activation_function="tanh",
                  precision="float64", trainable=True, seed=None, set_davg_zero=False,
-                 env_protection=0.0, variables=None):
+                 env_protection=0.0, compress=None, variables=None):
         self.ntypes = int(ntypes)
         self.sel = [int(s) for s in sel]
         self.rcut, self.rcut_smth = float(rcut), float(rcut_smth)
@@ -45,6 +45,8 @@ class DescrptSeA(Serializable):
         self.trainable, self.seed = bool(trainable), seed
         self.set_davg_zero, self.env_protection = bool(set_davg_zero), float(env_protection)
         self.nets = [self._net(k) for k in range(self.n_nets)]
+        # dpt compress: {"grids": [grid per net], and how they were made}; tables in variables
+        self.compress = None if compress is None else dict(compress)
         if variables is None:
             nnei = self.nnei
             variables = {
@@ -79,6 +81,22 @@ class DescrptSeA(Serializable):
 
     def net_index(self, center_type, neighbor_type):
         return neighbor_type if self.type_one_side else center_type * self.ntypes + neighbor_type
+
+    def embed(self, ops, v, k, x):
+        """Embedding net k on x (... x 1) -> ... x M1: the net, or its table when compressed."""
+        if self.compress is None:
+            return self.nets[k].call(ops, v["embeddings"][k], x)
+        shape = ops.shape(x)
+        out = ops.tab_eval(v["tables"][k], ops.reshape(x, (-1,)), self.compress["grids"][k], 0)
+        return ops.reshape(out, (*shape[:-1], self.dim_emb))
+
+    def embed_derivs(self, ops, v, k, x):
+        """Embedding net k on a column x (rows x 1) with its first and second derivatives in x,
+        each rows x M1 (``Network.call_derivs``, or the table's when compressed)."""
+        if self.compress is None:
+            return self.nets[k].call_derivs(ops, v["embeddings"][k], x)
+        s = ops.reshape(x, (-1,))
+        return [ops.tab_eval(v["tables"][k], s, self.compress["grids"][k], order) for order in range(3)]
 
     def pair_mask(self):
         """ntypes x ntypes, 0.0 where the (center, neighbor) type pair is excluded."""
@@ -175,9 +193,9 @@ class DescrptSeA(Serializable):
         empty4 = (0.0 - v["davg"][:, start + w:start + n, :]) / v["dstd"][:, start + w:start + n, :]
         empty4 = ops.astype(empty4, ops.float_dtype(self.precision))  # ntypes x (n - w) x 4
         if self.type_one_side:
-            gg = self.nets[tj].call(ops, v["embeddings"][tj], empty4[..., :1])  # ntypes x (n-w) x M1
+            gg = self.embed(ops, v, tj, empty4[..., :1])  # ntypes x (n-w) x M1
         else:
-            gg = ops.concat([self.nets[k].call(ops, v["embeddings"][k], empty4[t:t + 1, :, :1])
+            gg = ops.concat([self.embed(ops, v, k, empty4[t:t + 1, :, :1])
                              for t, k in enumerate(self.net_index(t, tj) for t in range(self.ntypes))],
                             axis=0)
         return ops.einsum("tkd,tkm->tdm", empty4, gg)
@@ -207,14 +225,13 @@ class DescrptSeA(Serializable):
 
     def _embed(self, ops, v, ss, atype, tj):
         """Embedding of one neighbor-type block: ss nf x nloc x n x 1 -> nf x nloc x n x M1."""
-        nets = v["embeddings"]
         if self.type_one_side:
-            return self.nets[tj].call(ops, nets[tj], ss)
+            return self.embed(ops, v, tj, ss)
         out = None
         for ti in range(self.ntypes):
             k = self.net_index(ti, tj)
             sel = ops.astype(atype == ti, ops.dtype_of(ss))[:, :, None, None]
-            part = self.nets[k].call(ops, nets[k], ss) * sel
+            part = self.embed(ops, v, k, ss) * sel
             out = part if out is None else out + part
         return out
 
@@ -249,7 +266,7 @@ class DescrptSeA(Serializable):
         for ti, pos in zip(centers, positions):
             k = self.net_index(0 if ti is None else ti, tj)
             rows = ops.concat([ops.take(flat, pos), empty], axis=0)
-            outputs.append(self.nets[k].call(ops, v["embeddings"][k], rows))
+            outputs.append(self.embed(ops, v, k, rows))
         outputs = ops.concat(outputs, axis=0)
         # the empty rows of a center type sit after the occupied rows of the net that type uses
         if self.type_one_side:
@@ -319,6 +336,7 @@ class DescrptSeA(Serializable):
             "activation_function": self.activation_function, "precision": self.precision,
             "trainable": self.trainable, "seed": self.seed, "set_davg_zero": self.set_davg_zero,
             "env_protection": self.env_protection,
+            **({} if self.compress is None else {"compress": self.compress}),
         }
 
 
