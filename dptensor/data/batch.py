@@ -46,6 +46,7 @@ class NlistCache:
         self.mirror = None  # nf x nat x nnei, the narrowest int type for rows x largest sel
         self.built = np.zeros(system.nframes, bool)
         self.dropped = np.zeros(len(self.sel), np.int64)  # summed over built frames
+        self.min_dist = np.inf  # smallest neighbor distance over built frames
         self._warned = False
 
     def get(self, frames):
@@ -74,6 +75,7 @@ class NlistCache:
         self.mirror[todo] = mirror_slots(res.nlist, res.image, s.atype, self.sel, self.centers)
         self.built[todo] = True
         self.dropped += res.dropped.sum(axis=0)
+        self.min_dist = min(self.min_dist, float(np.min(res.min_dist, initial=np.inf)))
         if self.dropped.any() and not self._warned:
             self._warned = True
             log.warning("%s: sel %s is too small at rcut %g: %s neighbors per type left out so "
@@ -114,6 +116,10 @@ class DataSystemSet:
 
     def __len__(self):
         return len(self.systems)
+
+    def min_nbor_dist(self):
+        """The smallest neighbor distance over the frames used so far (inf before any)."""
+        return min((c.min_dist for c in self._cache), default=np.inf)
 
     def label_kinds(self):
         """Labels that at least one system has: keys.LABELS in their order, then a model's own

@@ -123,6 +123,7 @@ class TrainingLoop:
 
     def save(self, step):
         model = self.session.reference_model()
+        self._record_min_nbor_dist(model)
         bad = [path for path, a in flatten(model.variables).items() if not np.all(np.isfinite(a))]
         if bad:
             raise TrainingError(f"step {step}: the model's weights are not finite ({', '.join(bad[:3])}"
@@ -131,6 +132,13 @@ class TrainingLoop:
         path = self.checkpoints.save(step, lambda tmp: self.session.save_checkpoint(tmp, step, model))
         self.last_saved = (path, step)
         log.info("saved checkpoint %s", path)
+
+    def _record_min_nbor_dist(self, model):
+        """The smallest neighbor distance of the training frames seen (in this run and, after a
+        restart, before it), which ``dpt compress`` spans its tables to."""
+        seen = min(float(model.meta.get("min_nbor_dist", np.inf)), self.train_data.min_nbor_dist())
+        if np.isfinite(seen):
+            model.meta["min_nbor_dist"] = seen
 
     def _last_saved(self):
         if self.last_saved is None:

@@ -52,6 +52,9 @@ class FakeData:
         out.update({k: v[list(frames)] for k, v in s.labels.items()})
         return out
 
+    def min_nbor_dist(self):
+        return 0.93 if self.n_next else np.inf  # a distance once frames were used
+
     def next_batch(self):
         isys = self.schedule[self.n_next % len(self.schedule)]
         self.n_next += 1
@@ -73,6 +76,8 @@ class FakeSession:
         self.train_lrs, self.n_evaluate = [], 0
         self.valid_updates = []  # updates done when each validation batch was evaluated
         self.saved = []  # (file name, step, updates done)
+        self.saved_meta = []  # the meta of each saved model
+        self.meta = {}  # the model's meta (e.g. from the checkpoint a run restarts from)
         self.weight = 1.0  # the model's only weight (nan: diverged)
 
     def _parts(self, batch):
@@ -92,12 +97,14 @@ class FakeSession:
         return self._parts(batch)
 
     def reference_model(self):
-        return SimpleNamespace(variables={"fitting": {"nets": [{"layers": [{"w": np.full(2, self.weight)}]}]}})
+        return SimpleNamespace(variables={"fitting": {"nets": [{"layers": [{"w": np.full(2, self.weight)}]}]}},
+                               meta=dict(self.meta))
 
     def save_checkpoint(self, path, step, model=None):
         with open(path, "w") as fh:
             fh.write(f"{step} {self.updates}\n")
         self.saved.append((os.path.basename(path), step, self.updates))
+        self.saved_meta.append(dict(model.meta))
 
 
 def ener_loss(v=False):
@@ -307,3 +314,13 @@ def test_training_that_turns_nan_stops_without_saving_nan(tmp_path, weights_firs
     assert [step for _, step, _ in session.saved] == [2, 4]
     assert (tmp_path / "checkpoint").read_text().strip() == "model.ckpt-4.fake"
     assert [f for f in os.listdir(tmp_path) if ".tmp-" in f] == []
+
+
+
+@pytest.mark.parametrize("recorded, expected", [(None, 0.93), (1.1, 0.93), (0.5, 0.5)])
+def test_checkpoints_record_the_smallest_neighbor_distance_seen(tmp_path, recorded, expected):
+    session = FakeSession()
+    if recorded is not None:  # the distance a restarted run's checkpoint carries
+        session.meta["min_nbor_dist"] = recorded
+    make_loop(tmp_path, ener_loss(), session, ener_data(), numb_steps=4, save_freq=2).run()
+    assert [m["min_nbor_dist"] for m in session.saved_meta] == [expected, expected]
