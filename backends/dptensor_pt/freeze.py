@@ -298,10 +298,7 @@ def load_frozen(path):
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file")
     extra = {EXTRA_FILE: ""}
-    try:
-        script = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except (RuntimeError, ValueError) as exc:  # torch's errors for a file that is not TorchScript
-        raise ModelFileError(f"{path}: not a TorchScript model ({str(exc).splitlines()[0]})") from None
+    script = _jit_load(path, extra)
     try:
         document = json.loads(extra[EXTRA_FILE])
     except ValueError:
@@ -318,6 +315,41 @@ def load_frozen(path):
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     return script, Model.deserialize(model_dict)
+
+
+def _jit_load(path, extra):
+    """torch.jit.load. A compressed model's graph calls dptensor's ops (``dptensor::tab_contract``,
+    ``dptensor::tab_eval``): on an unknown dptensor op the native library is loaded (built at first
+    use) and the load tried again, so other models never wait for a build."""
+    try:
+        try:
+            return torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        except RuntimeError as exc:
+            if "dptensor::" not in str(exc):
+                raise
+            _load_native_kernel(path)
+            return torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except (RuntimeError, ValueError) as exc:  # torch's errors for a file that is not TorchScript
+        lines = str(exc).strip().splitlines()
+        raise ModelFileError(f"{path}: not a TorchScript model ({lines[0] if lines else exc})") from None
+
+
+def _load_native_kernel(path):
+    """Load dptensor's PyTorch kernels for a compressed model, or ModelFileError saying why not."""
+    from dptensor_pt import native
+
+    if native.load():
+        return
+    if not native.enabled():
+        how = f"{native.NATIVE_ENV} is set to 0: unset it"
+    elif not native.sources_present():
+        how = f"they are built from {native.SOURCE.relative_to(native.SOURCE.parents[1])} of a clone " \
+              "of the dptensor repository, which this install lacks"
+    else:
+        how = "building them failed (see the warning above): install g++ or set $CXX"
+    raise ModelFileError(f"{path}: a compressed model (dpt compress); running it needs dptensor's "
+                         f"PyTorch kernels (dptensor::tab_contract and kin), which are not available "
+                         f"({how})")
 
 
 # the serialized model as JSON ------------------------------------------------------------------

@@ -139,5 +139,28 @@ class TorchOps:
     def gelu(x):
         return F.gelu(x, approximate="tanh")
 
+    def tab_eval(self, coef, s, grid, order=0):
+        """See ``dptensor.model.ops.NumpyOps.tab_eval``: the native op ``dptensor::tab_eval``
+        where it is built (``dptensor_pt.native``), else the generic gather and Horner code."""
+        from dptensor_pt import native
+
+        if native.usable(coef, s):
+            return native.tab_eval(coef, s, grid, order)
+        from dptensor.model.tabulate import tab_eval
+
+        return tab_eval(self, coef, s, grid, order)
+
+    def tab_contract(self, coef, s, r, grid):
+        """See ``dptensor.model.ops.NumpyOps.tab_contract``: the fused native op
+        ``dptensor::tab_contract`` where it is built, else the generic ``tab_eval`` and product
+        (also under ``torch.func`` transforms, which the op has no rules for)."""
+        from dptensor_pt import native
+
+        if native.usable(coef, s, r) and not torch._C._are_functorch_transforms_active():
+            return native.tab_contract(coef, s, r, grid)
+        from dptensor.model.tabulate import tab_contract
+
+        return tab_contract(self, coef, s, r, grid)
+
 
 torch_ops = TorchOps()

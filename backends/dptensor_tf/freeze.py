@@ -1,5 +1,9 @@
 """``dpt freeze`` for TensorFlow: a SavedModel directory (``.savedmodel``) that TensorFlow runs
-alone (``tf.saved_model.load``, no dptensor import), for any number of frames and atoms.
+alone (``tf.saved_model.load``, no dptensor import), for any number of frames and atoms. The
+exception is a compressed model (``dpt compress``): its tables run on dptensor's ``DptTabEval``
+and ``DptTabContract`` ops, so its SavedModel loads only where their library
+(``dptensor_tf.native``) is loaded first; ``load_frozen`` does that, and says so when the
+library cannot be built.
 
 The directory holds ``FrozenModel``:
 
@@ -28,12 +32,14 @@ from dptensor.data import keys
 from dptensor.errors import ModelFileError
 from dptensor.model import Model
 from dptensor.utils.atomic import output_error, temporary_path
+from dptensor_tf import native
 from dptensor_tf.env import tf
 from dptensor_tf.model import TFModel
 from dptensor_tf.serialization import model_from_bytes, model_to_bytes
 
 FILE_FORMAT = "dptensor-frozen-tf"
 FILE_VERSION = 1
+NATIVE_OPS = ("DptTabEval", "DptTabContract")  # ops of dptensor's library that a frozen model may hold
 
 
 def input_signature(model: Model):
@@ -128,10 +134,7 @@ def load_frozen(path):
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise ModelFileError(f"{path}: no such SavedModel directory")
-    try:
-        loaded = tf.saved_model.load(path)
-    except (OSError, ValueError, tf.errors.OpError) as exc:
-        raise ModelFileError(f"{path}: not a TensorFlow SavedModel ({str(exc).splitlines()[0]})") from None
+    loaded = _load_saved_model(path)
     meta_var = getattr(loaded, "metadata", None)
     try:
         info = json.loads(meta_var.numpy()) if meta_var is not None else None
@@ -142,6 +145,35 @@ def load_frozen(path):
                              f"metadata)")
     model = model_from_bytes(loaded.model_dpt.numpy(), path)
     return loaded, model
+
+
+def _uses_native_ops(path):
+    """Whether the SavedModel's graph holds an op of dptensor's library (a compressed model)."""
+    try:
+        with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+            graph = f.read()
+    except OSError:
+        return False
+    return any(name.encode() in graph for name in NATIVE_OPS)
+
+
+def _load_saved_model(path):
+    if _uses_native_ops(path):
+        native.load()
+    try:
+        return tf.saved_model.load(path)
+    except (OSError, ValueError, RuntimeError, tf.errors.OpError) as exc:
+        if any(name in str(exc) for name in NATIVE_OPS):  # "Op type not registered 'DptTabEval'"
+            raise _compressed_model_error(path) from None
+        raise ModelFileError(f"{path}: not a TensorFlow SavedModel ({str(exc).splitlines()[0]})") from None
+
+
+def _compressed_model_error(path):
+    return ModelFileError(
+        f"{path}: a compressed model (dpt compress) needs dptensor's TensorFlow kernels (DptTabEval, "
+        f"DptTabContract), which are not available: {native.why_unavailable()}. The kernels are "
+        f"compiled at first use from source/tf_ops/ of a dptensor repository clone (pip install -e .) "
+        f"with a C++ compiler ($CXX or g++); or freeze the uncompressed model instead.")
 
 
 def read_metadata(loaded):

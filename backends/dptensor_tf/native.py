@@ -1,6 +1,6 @@
-"""The TensorFlow backend's native kernel, built from ``source/tf_ops`` at first use.
+"""The TensorFlow backend's native kernels, built from ``source/tf_ops`` at first use.
 
-    DPT_TF_NATIVE   0: do not build or load it (TensorFlow's own kernels run)   default: 1
+    DPT_TF_NATIVE   0: do not build or load them (TensorFlow's own kernels run)   default: 1
     DPT_CACHE_DIR   where built libraries are kept      default: $XDG_CACHE_HOME/dptensor,
                                                          else ~/.cache/dptensor
 
@@ -11,94 +11,102 @@ float64 ``BatchMatMulV2`` runs those 2-4x slower, and in an energy training step
 quarter of the op time. The op's gradients are products of the same op (see ``_gradient``), so
 force training can differentiate them again.
 
-The library is compiled once per TensorFlow version, CPU and source text (about 30 s with g++)
-and cached; the compiler is ``$CXX`` or ``g++``. Without a compiler, or when the source is not
-there (an install that is not a clone of the repository), the backend logs why once and runs
-``tf.linalg.matmul``: the same numbers to round-off, more slowly. Only training sessions use the
-op: frozen models keep TensorFlow's own ops, so that TensorFlow loads them alone.
+``tab_eval`` evaluates a compressed model's tables (``dptensor.model.tabulate.tab_eval``) by the
+``DptTabEval`` op (``source/tf_ops/tab_eval.cc``); its gradient in s is the same op one order
+higher, so forces and Hessians differentiate through it. ``tab_contract`` is the descriptor's
+R~^T G from a table (``dptensor.model.tabulate.tab_contract``) by the fused ``DptTabContract`` op
+(``source/tf_ops/tab_contract.cc``), which never holds G; its gradient is the op
+``DptTabContractGrad``, whose own gradient is written with ``DptTabEval`` and products (see
+``_contract_grad_gradient``), so that nested tapes work.
+
+The ops are compiled into one library, once per TensorFlow version, CPU and source text (about
+a minute with g++), and cached (``dptensor.utils.native_build``); the compiler is ``$CXX`` or
+``g++``. Without a compiler, or when the sources are not there (an install that is not a clone
+of the repository), the backend logs why once and runs TensorFlow's own ops: the same numbers to
+round-off, more slowly. Only training sessions use the batch product, so that frozen models of
+uncompressed models load in TensorFlow alone; a compressed model's SavedModel holds
+``DptTabContract`` and ``DptTabEval`` and needs this library loaded first (``freeze.load_frozen``
+does it).
 """
 
 import functools
 import hashlib
 import logging
-import os
-import platform
+import math
 import subprocess
 from pathlib import Path
 
 from dptensor.errors import DptError
-from dptensor.utils.atomic import atomic_path
+from dptensor.utils import native_build
 from dptensor_tf.einsum import _dims
 from dptensor_tf.env import tf
 
 NATIVE_ENV = "DPT_TF_NATIVE"
-CACHE_ENV = "DPT_CACHE_DIR"
+CACHE_ENV = native_build.CACHE_ENV
+CACHE_SUB = "tf_ops"
+LIBRARY_NAME = "dptensor_tf_ops"
 THIN = 16  # widest thin side that the native product takes
 ROW = 32  # shortest rows of the right operand that it takes (its inner loops run along them)
-SOURCE = Path(__file__).resolve().parents[2] / "source" / "tf_ops" / "batch_product.cc"
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "source" / "tf_ops"
+SOURCE = SOURCE_DIR / "batch_product.cc"
+TAB_SOURCES = (SOURCE_DIR / "tab_eval.cc", SOURCE_DIR / "tab_contract.cc")
+HEADERS = (SOURCE_DIR / "tabulate.h",)  # included by TAB_SOURCES: in the cache key, not compiled alone
 COMPILE_FLAGS = ["-shared", "-fPIC", "-O3", "-fopenmp-simd", "-march=native"]
-COMPILE_TIMEOUT = 900  # seconds
+COMPILE_TIMEOUT = native_build.COMPILE_TIMEOUT  # seconds
 
 log = logging.getLogger("dptensor.tf")
 
 
 def enabled():
-    """False when DPT_TF_NATIVE turns the native kernel off."""
-    return os.environ.get(NATIVE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    """False when DPT_TF_NATIVE turns the native kernels off."""
+    return native_build.enabled(NATIVE_ENV)
 
 
 def cache_dir():
-    root = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "dptensor")
-    return Path(root) / "tf_ops"
-
-
-def _cpu():
-    """The CPU's model and instruction sets (the library is built for the CPU it runs on)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.machine() + platform.processor()
-    wanted = ("model name", "flags", "Features")
-    return "\n".join(sorted({ln for ln in lines if ln.split(":")[0].strip() in wanted}))
+    return native_build.cache_dir(CACHE_SUB)
 
 
 def _compiler():
-    return os.environ.get("CXX") or "g++"
+    return native_build.compiler()
 
 
-def _command(source, output):
-    return [_compiler(), *COMPILE_FLAGS, *tf.sysconfig.get_compile_flags(), str(source), "-o", str(output),
-            *tf.sysconfig.get_link_flags()]
+def _sources():
+    return [SOURCE, *TAB_SOURCES]
 
 
-def library_path(source=SOURCE):
-    """Where the library built from ``source`` for this TensorFlow, CPU and compiler is kept."""
-    key = hashlib.sha256()
-    for part in (source.read_bytes(), tf.__version__.encode(), _cpu().encode(),
-                 " ".join(_command("SRC", "OUT")).encode()):
-        key.update(part)
-    return cache_dir() / f"batch_product-{key.hexdigest()[:16]}.so"
+def _missing():
+    """The sources and headers that this install lacks."""
+    return [s for s in (*_sources(), *HEADERS) if not s.is_file()]
 
 
-def build(source=SOURCE):
-    """Compile ``source`` into the cache (atomically, world-readable: a finished library or
-    none) -> its path."""
-    target = library_path(source)
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    log.info("building the TensorFlow kernel %s (once for this TensorFlow and CPU, about half a minute)",
-             source.name)
-    with atomic_path(target) as tmp:
-        run = subprocess.run(_command(source, tmp), capture_output=True, text=True, timeout=COMPILE_TIMEOUT)
-        if run.returncode != 0:
-            tail = "\n".join(run.stderr.strip().splitlines()[-5:])
-            raise RuntimeError(f"{_compiler()} exited with {run.returncode}:\n{tail}")
-    return target
+def _key():
+    """The cache key's part beyond the sources' text: TensorFlow's version and the headers' text."""
+    digest = hashlib.sha256(b"".join(h.read_bytes() for h in HEADERS)).hexdigest()
+    return f"{tf.__version__} {digest}"
 
 
-_library = None  # the first library loaded in this process: the op and its gradient use it
+def _command(sources, output):
+    return [_compiler(), *COMPILE_FLAGS, *tf.sysconfig.get_compile_flags(), *map(str, sources), "-o",
+            str(output), *tf.sysconfig.get_link_flags()]
+
+
+def library_path(sources=None):
+    """Where the library built from ``sources`` for this TensorFlow, CPU and compiler is kept."""
+    return native_build.library_path(sources or _sources(), _command, LIBRARY_NAME, CACHE_SUB,
+                                     extra_key=_key())
+
+
+def build(sources=None):
+    """Compile ``sources`` into the cache (atomically: a finished library or none) -> its path."""
+    sources = sources or _sources()
+    if not library_path(sources).exists():
+        log.info("building the TensorFlow kernels %s (once for this TensorFlow and CPU, about a minute)",
+                 ", ".join(s.name for s in sources))
+    return native_build.build_cached(sources, _command, LIBRARY_NAME, CACHE_SUB, extra_key=_key(),
+                                     timeout=COMPILE_TIMEOUT)
+
+
+_library = None  # the first library loaded in this process: the ops and their gradients use it
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,24 +118,38 @@ def load():
         return None
     if _library is not None:
         return _library
-    if not SOURCE.is_file():
-        log.info("TensorFlow native kernel not available (no %s in this install): using BatchMatMulV2",
-                 SOURCE)
+    missing = _missing()
+    if missing:
+        log.info("TensorFlow native kernels not available (no %s in this install): using TensorFlow's "
+                 "own ops (BatchMatMulV2)", missing[0])
         return None
     try:
         _library = _load_built()
     except (OSError, DptError, RuntimeError, subprocess.SubprocessError, tf.errors.OpError) as exc:
-        log.warning("TensorFlow native kernel not built, using BatchMatMulV2 (slower; set %s=0 to "
-                    "skip the attempt): %s", NATIVE_ENV, exc)
+        log.warning("TensorFlow native kernel not built, using TensorFlow's own ops (BatchMatMulV2; "
+                    "slower; set %s=0 to skip the attempt): %s", NATIVE_ENV, exc)
         return None
-    _register_gradient()
+    _register_gradients()
     return _library
 
 
+def why_unavailable():
+    """Why ``load()`` gives None, in words for an error message."""
+    if not enabled():
+        return f"{NATIVE_ENV}=0 turns it off"
+    missing = _missing()
+    if missing:
+        return f"this install has no {missing[0]} (it is not a clone of the repository)"
+    return "it could not be built or loaded (the warning logged above says why)"
+
+
 @functools.lru_cache(maxsize=None)
-def _register_gradient():
+def _register_gradients():
     """Once per process (TensorFlow refuses a second registration under the same name)."""
     tf.RegisterGradient("DptBatchProduct")(_gradient)
+    tf.RegisterGradient("DptTabEval")(_tab_gradient)
+    tf.RegisterGradient("DptTabContract")(_contract_gradient)
+    tf.RegisterGradient("DptTabContractGrad")(_contract_grad_gradient)
 
 
 def _load_built():
@@ -188,3 +210,80 @@ def batch_product(a, y, transpose_a=False, transpose_b=False):
     cols = dy[-2] if transpose_b else dy[-1]
     return tf.reshape(out, [*da[:-2], rows, cols])
 
+
+# tabulated embedding nets ------------------------------------------------------------------
+def tab_eval_fits(coef, s):
+    """Whether ``tab_eval`` runs the native op for these operands: float32 or float64 of one
+    dtype, the library built, and no GPU (the op has a CPU kernel only)."""
+    return (coef.dtype in (tf.float32, tf.float64) and coef.dtype == s.dtype
+            and not tf.config.list_physical_devices("GPU") and load() is not None)
+
+
+def _grid_tensor(grid):
+    """The grid list (lo, h1, n1, h2, n2) as the op's float64 input, n1 and n2 truncated as
+    ``tabulate.grid_bounds`` does."""
+    lo, h1, n1, h2, n2 = (float(grid[0]), float(grid[1]), int(grid[2]), float(grid[3]), int(grid[4]))
+    return tf.constant([lo, h1, n1, h2, n2], tf.float64)
+
+
+def tab_eval(coef, s, grid, order=0):
+    """``dptensor.model.tabulate.tab_eval`` (coef nint x 6 x M, s n -> n x M) by the native op;
+    call only where ``tab_eval_fits``."""
+    return _library.dpt_tab_eval(coef, s, _grid_tensor(grid), order=int(order))
+
+
+def _tab_gradient(op, grad):
+    """d/ds of the order-r table is the order-(r + 1) table (0 outside, as the held ends); the
+    table's coefficients and grid are constants."""
+    coef, s, grid = op.inputs
+    higher = _library.dpt_tab_eval(coef, s, grid, order=op.get_attr("order") + 1)
+    return None, tf.reduce_sum(grad * higher, axis=-1), None
+
+
+def tab_contract_fits(coef, s, r):
+    """Whether ``tab_contract`` runs the native op: as ``tab_eval_fits``, with r of the same
+    dtype and of shape s.shape + [4] (ranks known)."""
+    rank = s.shape.rank
+    return (rank is not None and rank >= 1 and r.shape.rank == rank + 1 and r.shape[-1] == 4
+            and r.dtype == s.dtype and tab_eval_fits(coef, s))
+
+
+def tab_contract(coef, s, r, grid):
+    """``dptensor.model.tabulate.tab_contract`` (coef nint x 6 x M, s ... x w, r ... x w x 4
+    -> ... x 4 x M) by the native op, the leading dimensions folded into one; call only where
+    ``tab_contract_fits``."""
+    coef, s, r = (tf.convert_to_tensor(x) for x in (coef, s, r))
+    dims = _dims(s)
+    b, w = math.prod(dims[:-1]), dims[-1]  # not -1: no reshape infers a size from an empty tensor
+    out = _library.dpt_tab_contract(coef, tf.reshape(s, [b, w]), tf.reshape(r, [b, w, 4]),
+                                    _grid_tensor(grid))
+    return tf.reshape(out, [*dims[:-1], 4, _dims(coef)[-1]])
+
+
+def _contract_gradient(op, grad):
+    """grad_s and grad_r by DptTabContractGrad; the table's coefficients and grid are constants."""
+    coef, s, r, grid = op.inputs
+    grad_s, grad_r = _library.dpt_tab_contract_grad(coef, s, r, grid, grad)
+    return None, grad_s, grad_r, None
+
+
+def _tables(coef, s, grid, orders):
+    """The tables of the given orders at s (B x w), each B x w x M, by DptTabEval."""
+    flat, shape = tf.reshape(s, [-1]), tf.concat([tf.shape(s), tf.shape(coef)[-1:]], 0)
+    return [tf.reshape(_library.dpt_tab_eval(coef, flat, grid, order=k), shape) for k in orders]
+
+
+def _contract_grad_gradient(op, up_s, up_r):
+    """The gradient of DptTabContractGrad(coef, s, r, grid, u) = (grad_s, grad_r), from
+    grad_s = sum_m G' * (r u) and grad_r = G u^T (G, G', G'' at s: B x w x M); written with
+    DptTabEval and products, themselves differentiable (third derivatives)."""
+    coef, s, r, grid, u = op.inputs
+    up_s = (tf.zeros_like(s) if up_s is None else up_s)[..., None]  # B x w x 1
+    up_r = tf.zeros_like(r) if up_r is None else up_r  # B x w x 4
+    g0, g1, g2 = _tables(coef, s, grid, (0, 1, 2))
+    ru, qu = tf.linalg.matmul(r, u), tf.linalg.matmul(up_r, u)  # B x w x M
+    d_s = tf.reduce_sum(up_s * g2 * ru + g1 * qu, axis=-1)
+    d_r = up_s * tf.linalg.matmul(g1, u, transpose_b=True)
+    d_u = (tf.linalg.matmul(r * up_s, g1, transpose_a=True)
+           + tf.linalg.matmul(up_r, g0, transpose_a=True))  # B x 4 x M
+    return None, d_s, d_r, None, d_u

@@ -152,6 +152,28 @@ class TFOps:
         # the reference formula: tf.nn.gelu(approximate=True) differs from it by ~1e-9 in float64
         return 0.5 * x * (1.0 + tf.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x * x * x)))
 
+    def tab_eval(self, coef, s, grid, order=0):
+        """See ``dptensor.model.ops.NumpyOps.tab_eval``: the native ``DptTabEval`` where it is
+        built, in training sessions and frozen models alike (a compressed model exists for its
+        speed), else the generic gather and Horner code."""
+        coef, s = self.asarray(coef), self.asarray(s)
+        if native.tab_eval_fits(coef, s):
+            return native.tab_eval(coef, s, grid, order)
+        from dptensor.model.tabulate import tab_eval
+
+        return tab_eval(self, coef, s, grid, order)
+
+    def tab_contract(self, coef, s, r, grid):
+        """See ``dptensor.model.ops.NumpyOps.tab_contract``: the fused native ``DptTabContract``
+        where it is built, in training sessions and frozen models alike, else ``tab_eval`` and a
+        batched product."""
+        coef, s, r = self.asarray(coef), self.asarray(s), self.asarray(r)
+        if native.tab_contract_fits(coef, s, r):
+            return native.tab_contract(coef, s, r, grid)
+        from dptensor.model.tabulate import tab_contract
+
+        return tab_contract(self, coef, s, r, grid)
+
 
 tf_ops = TFOps()
 

@@ -164,5 +164,12 @@ class NumpyOps:
 
         return tab_eval(self, coef, s, grid, order)
 
+    def tab_contract(self, coef, s, r, grid):
+        """R~^T G with G read from a table: s ... x w, r ... x w x 4 -> ... x 4 x M1.
+        Defined by ``dptensor.model.tabulate.tab_contract``; backends may fuse it natively."""
+        from dptensor.model.tabulate import tab_contract
+
+        return tab_contract(self, coef, s, r, grid)
+
 
 numpy_ops = NumpyOps()

@@ -73,6 +73,15 @@ def tab_eval(ops, coef, s, grid, order=0):
     return out
 
 
+def tab_contract(ops, coef, s, r, grid):
+    """sum over slots n of r[..., n, :]^T G(s[..., n]), the descriptor's R~^T G with the
+    embedding read from a table: s ... x w, r ... x w x 4 -> ... x 4 x M1. The definition
+    (``tab_eval`` and a product); backends fuse the two in a native kernel, which never holds G."""
+    shape = ops.shape(s)
+    g = ops.reshape(ops.tab_eval(coef, ops.reshape(s, (-1,)), grid, 0), (*shape, ops.shape(coef)[-1]))
+    return ops.einsum("flnd,flnm->fldm", r, g)
+
+
 def hermite_coefficients(x, y, d1, d2):
     """Quintic Hermite coefficients (n-1 x 6 x M) on the intervals of the sorted knots x (n) from
     the values y and derivatives d1, d2 (n x M) at the knots."""
@@ -110,4 +119,4 @@ def build_table(net, variables, grid):
     return hermite_coefficients(x, y, d1, d2).astype(np.dtype(net.precision))
 
 
-__all__ = ["tab_eval", "build_table", "make_grid", "knots", "grid_bounds", "hermite_coefficients"]
+__all__ = ["tab_eval", "tab_contract", "build_table", "make_grid", "knots", "grid_bounds", "hermite_coefficients"]

@@ -121,6 +121,18 @@ def test_hessian_float32(native_build, frozen_models, tmp_path):
             float32=True)
 
 
+def test_compressed_model_agrees_with_python(native_build, tmp_path):
+    """A compressed model (dpt compress) calls dptensor's table ops (tab_contract and its
+    gradient, tab_eval in the Hessian), which the library compiles in."""
+    from dptensor.model.compress import compress_model
+    from dptensor_pt.freeze import freeze_model
+
+    model = make_model("ener")  # conftest.MODELS["ener"]
+    compress_model(model, 0.8)
+    freeze_model(model, str(tmp_path / "compressed.pth"))
+    compare(native_build, tmp_path / "compressed.pth", tmp_path, FRAMES["triclinic"], hessian=True)
+
+
 def test_cut_by_sel_keeps_the_nearest(native_build, frozen_models, tmp_path):
     """With more neighbors than sel, C++ keeps the same (nearest) ones as Python."""
     coord, box, atype = make_frames(DENSE)

@@ -135,19 +135,24 @@ class DescrptSeA(Serializable):
         (``mirror_embedding_valid``), as ``compute_stats`` makes them. ``widths`` (with
         ``occupied``; ``keys.WIDTHS``, from ``dptensor.data.trim``): em holds only the first
         widths[t] slots of each type block, the rest being empty; their constant contribution
-        is added in closed form, so the result is that of the full list."""
+        is added in closed form, so the result is that of the full list. A compressed
+        descriptor evaluates its tables on every slot, empty ones included (``tab_contract``)."""
         widths = self.block_widths(widths, occupied)
         # one split, not a slice per block: a slice's gradient fills a zero array of em's size
         parts = ops.split(em, widths, axis=2)
         xyz = None
         for tj, start, pos, w in self.blocks(widths):
             block = self.normalize_block(ops, v, parts[tj], atype, start, w)
-            gg, const = self.embed_block(ops, v, block[..., 0], atype, tj, start, occupied, mirror, pos, w)
             factor = self.pair_factor(ops, atype, tj, ops.dtype_of(block))
-            if factor is not None:
-                block = block * factor
-            # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
-            part = ops.einsum("flnd,flnm->fldm", block, gg)  # nf x nloc x 4 x M1
+            if self.compress is not None:
+                part = self.tab_contract(ops, v, block, atype, tj, factor)
+                const = self.cut_const(ops, v, tj, start, w)
+            else:
+                gg, const = self.embed_block(ops, v, block[..., 0], atype, tj, start, occupied, mirror, pos, w)
+                if factor is not None:
+                    block = block * factor
+                # R^T G (4 x M1 per atom): the orientation that runs fastest as a batched product
+                part = ops.einsum("flnd,flnm->fldm", block, gg)  # nf x nloc x 4 x M1
             if const is not None:
                 part = part + self.const_term(ops, const, atype, tj)
             xyz = part if xyz is None else xyz + part
@@ -183,6 +188,23 @@ class DescrptSeA(Serializable):
             return self._embed(ops, v, ss[..., None], atype, tj), None
         return self._embed_occupied(ops, v, ss, occupied[:, :, pos:pos + w], atype, tj, start,
                                     _block_mirror(ops, mirror, pos, w))
+
+    def tab_contract(self, ops, v, block, atype, tj, factor=None):
+        """R~^T G of one normalized block (nf x nloc x w x 4) from the tables of a compressed
+        descriptor: nf x nloc x 4 x M1 (``ops.tab_contract``). Without ``type_one_side`` each
+        center type's table runs on the block with the other types' rows zeroed."""
+        ss = block[..., 0]
+        if factor is not None:
+            block = block * factor
+        if self.type_one_side:
+            return ops.tab_contract(v["tables"][tj], ss, block, self.compress["grids"][tj])
+        out = None
+        for ti in range(self.ntypes):
+            k = self.net_index(ti, tj)
+            sel = ops.astype(atype == ti, ops.dtype_of(block))[:, :, None, None]
+            part = ops.tab_contract(v["tables"][k], ss, block * sel, self.compress["grids"][k])
+            out = part if out is None else out + part
+        return out
 
     def cut_const(self, ops, v, tj, start, w):
         """``embed_block``'s const computed alone: per center type, sum over the slots [w, n)
