@@ -7,10 +7,10 @@ import sys
 import warnings
 
 from dptensor import __version__
-from dptensor.cli import convert, doc_train_input, freeze, neighbor_stat, plot, show, test, train
+from dptensor.cli import compress, convert, doc_train_input, freeze, neighbor_stat, plot, show, test, train
 from dptensor.errors import DptError
 
-SUBCOMMANDS = (train, freeze, test, convert, neighbor_stat, doc_train_input, plot, show)
+SUBCOMMANDS = (train, freeze, compress, test, convert, neighbor_stat, doc_train_input, plot, show)
 
 
 def build_parser():

@@ -5,7 +5,7 @@ import json
 import logging
 import os
 
-from dptensor.errors import InputError
+from dptensor.errors import InputError, ModelFileError
 from dptensor.train.checkpoint import CheckpointManager, resolve_checkpoint
 from dptensor.train.lcurve import LCurve
 from dptensor.train.loop import TrainingLoop
@@ -25,6 +25,7 @@ def _starting_point(backend, config, base_dir, init_model, restart, finetune):
     if restart or init_model:
         path = restart or init_model
         ckpt = backend.read_checkpoint(path)
+        _refuse_compressed(ckpt["model"], path)
         sel_written = config["model"]["descriptor"]["sel"]
         resolve_sel(config, base_dir)
         model = check_same_model(ckpt["model"], config["model"], path,
@@ -42,7 +43,9 @@ def _starting_point(backend, config, base_dir, init_model, restart, finetune):
         from dptensor.train.finetune import finetune_model
 
         resolve_sel(config, base_dir)
-        return finetune_model(read_model(finetune), config, finetune), None, 0, False
+        pretrained = read_model(finetune)
+        _refuse_compressed(pretrained, finetune)
+        return finetune_model(pretrained, config, finetune), None, 0, False
     return None, None, 0, True
 
 
@@ -58,6 +61,13 @@ def finetune_statistics(model, batches):
         for key in ("davg", "dstd"):
             model.descriptor.variables[key][new_types] = probe.variables[key][new_types]
     model.fitting.compute_stats(batches)
+
+
+def _refuse_compressed(model, path):
+    """A compressed model's embedding is a table (``dpt compress``), which training cannot update."""
+    if model is not None and model.descriptor.compress is not None:
+        raise ModelFileError(f"{path}: the model is compressed (dpt compress), and a compressed model "
+                         "cannot be trained; start from the model before compression")
 
 
 def train(backend, config, output_dir=".", base_dir=".", init_model=None, restart=None, finetune=None):
