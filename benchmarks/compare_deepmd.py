@@ -8,10 +8,12 @@ tools so that a slow phase of the machine hits both; the table gives the median 
 and the range of seconds per step. Inference: each tool's frozen model tests the validation
 systems with all frames and with one frame (the median of three runs each); frames/second from
 the difference. The freeze command's own wall time is reported too (start-up included: it runs
-once per model).
+once per model). With --compress, each tool's frozen model is compressed (`dpt compress`, `dp
+compress` with the training input for DeePMD-kit's smallest neighbor distance, default settings)
+and the compressed model is tested; the compress command's wall time is reported.
 
 usage: python benchmarks/compare_deepmd.py dipole --deepmd-venv ~/.cache/deepmd-venv \
-           [--tools dpt-pt dpt-tf dp-tf dp-pt] [--short 20] [--long 220] [--repeat 3]
+           [--tools dpt-pt dpt-tf dp-tf dp-pt] [--short 20] [--long 220] [--repeat 3] [--compress]
 See benchmarks/README.md for making the DeePMD-kit environment.
 """
 
@@ -84,12 +86,23 @@ def train_pair(tool, example, short, long, venv):
 TEST_REPEAT = 3  # each test command's time is the median of this many runs
 
 
-def inference(tool, work, venv, systems):
-    """(test frames per second, seconds to freeze). The all-frames and one-frame test runs
+def compress(tool, venv, frozen, work):
+    """(the compressed model's file name, seconds to compress it)."""
+    out = "compressed" + os.path.splitext(frozen)[1]
+    extra = ["-t", "input.json"] if tool.startswith("dp-") else []
+    return out, timed(command(tool, venv, "compress", "-i", frozen, "-o", out, *extra), work)[0]
+
+
+def inference(tool, work, venv, systems, compressed=False):
+    """(test frames per second, seconds to freeze, seconds to compress or nan). The all-frames
+    and one-frame test runs
     alternate, TEST_REPEAT times each: a fast model's 40 frames take less than the spread of a
     single run's start-up, so one pair of runs can give a difference of zero or below (nan)."""
     frozen = FROZEN[tool]
     t_freeze = timed(command(tool, venv, "freeze", "-o", frozen), work)[0]
+    t_compress = float("nan")
+    if compressed:
+        frozen, t_compress = compress(tool, venv, frozen, work)
     t_all, t_one = [], []
     for _ in range(TEST_REPEAT):
         t_all.append(sum(timed(command(tool, venv, "test", "-m", frozen, "-s", s), work)[0]
@@ -101,8 +114,8 @@ def inference(tool, work, venv, systems):
     if diff <= 0:
         print(f"{tool}: testing all frames took no longer than one frame; frames/s not measured",
               file=sys.stderr)
-        return float("nan"), t_freeze
-    return (frames - len(systems)) / diff, t_freeze
+        return float("nan"), t_freeze, t_compress
+    return (frames - len(systems)) / diff, t_freeze, t_compress
 
 
 def _nframes(system):
@@ -121,8 +134,10 @@ def main(argv=None):
     p.add_argument("--long", type=int, default=220)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--no-inference", action="store_true")
+    p.add_argument("--compress", action="store_true", help="test compressed frozen models")
     args = p.parse_args(argv)
-    results = {t: {"s_per_step": [], "rss_mb": [], "fps": [], "freeze_s": []} for t in args.tools}
+    results = {t: {"s_per_step": [], "rss_mb": [], "fps": [], "freeze_s": [], "compress_s": []}
+               for t in args.tools}
     for _ in range(args.repeat):
         for tool in args.tools:  # alternating tools within each repeat
             sps, rss, work = train_pair(tool, args.example, args.short, args.long, args.deepmd_venv)
@@ -137,9 +152,9 @@ def main(argv=None):
                 systems = cfg["training"].get("validation_data", cfg["training"]["training_data"])["systems"]
                 # dp test without -a demands the global label of every system: test global ones
                 systems = [s for s in systems if "atomic_system" not in s] or systems
-                fps, freeze_s = inference(tool, work, args.deepmd_venv, systems)
-                results[tool]["fps"].append(fps)
-                results[tool]["freeze_s"].append(freeze_s)
+                measured = inference(tool, work, args.deepmd_venv, systems, args.compress)
+                for key, value in zip(("fps", "freeze_s", "compress_s"), measured):
+                    results[tool][key].append(value)
             shutil.rmtree(work, ignore_errors=True)
             print(f"{tool}: {sps:.4f} s/step, {rss:.0f} MB", file=sys.stderr, flush=True)
     print(report(args.example, results))
@@ -162,13 +177,14 @@ def report(example, results):
     fastest = min(dp, key=lambda t: mid[t]["s_per_step"]) if dp else None
     rounds = max(len(r["s_per_step"]) for r in results.values())
     lines = [f"### {example} (medians of {rounds} repeats)", "",
-             "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s | freeze s |",
-             "|---|---|---|---|---|---|---|"]
+             "| tool | s/step | range | steps/s vs fastest DeePMD-kit | peak MB | test frames/s | freeze s "
+             "| compress s |",
+             "|---|---|---|---|---|---|---|---|"]
     for t, m in mid.items():
         ratio = f"{mid[fastest]['s_per_step'] / m['s_per_step']:.2f}x" if fastest else "n/a"
         sps = results[t]["s_per_step"]
         lines.append(f"| {t} | {m['s_per_step']:.4f} | {min(sps):.4f}-{max(sps):.4f} | {ratio} | "
-                     f"{m['rss_mb']:.0f} | {m['fps']:.2f} | {m['freeze_s']:.1f} |")
+                     f"{m['rss_mb']:.0f} | {m['fps']:.2f} | {m['freeze_s']:.1f} | {m['compress_s']:.1f} |")
     return "\n".join(lines)
 
 if __name__ == "__main__":
