@@ -25,6 +25,8 @@ from dptensor.model.ops import numpy_ops
 DEGREE = 5
 # grid: (lo, h1, n1, h2, n2); n1 and n2 are stored as floats in JSON-friendly lists
 GRID_FIELDS = ("lo", "h1", "n1", "h2", "n2")
+# intervals per table at most: 100,000 hold 480 MB of float64 coefficients for 100 outputs
+MAX_INTERVALS = 100_000
 
 
 def grid_bounds(grid):
@@ -54,11 +56,15 @@ def tab_eval(ops, coef, s, grid, order=0):
     nint = n1 + n2
     fine = s < hi
     pos = ops.where(fine, (s - lo) / h1, n1 + (s - hi) / h2)
-    pos = ops.where(pos > 0, pos, 0.0 * pos)  # s < lo by round-off: interval 0
-    k = ops.minimum(ops.astype(pos, ops.index_dtype), nint - 1)  # truncation = floor for pos >= 0
+    # clamped to [0, nint - 1] before truncating (= floor there): s < lo by round-off and NaN take
+    # interval 0, s beyond the table (inf too) the last; NaN then reaches the output through t
+    last = ops.astype(pos >= nint - 1, ops.dtype_of(s)) * (nint - 1)
+    pos = ops.where((pos > 0) & (pos < nint - 1), pos, last)
+    k = ops.astype(pos, ops.index_dtype)
     kf = ops.astype(k, ops.dtype_of(s))
     left = ops.where(k < n1, lo + kf * h1, hi + (kf - n1) * h2)
-    clamped = ops.where(s > end, 0.0 * s + end, ops.where(s < lo, 0.0 * s + lo, s))
+    zero = 0.0 * pos  # finite where s is not
+    clamped = ops.where(s > end, zero + end, ops.where(s < lo, zero + lo, s))
     t = (clamped - left)[:, None]  # n x 1
     c = ops.take(coef, k, axis=0)  # n x 6 x M1
     out = None
@@ -100,14 +106,18 @@ def make_grid(lo, hi, step, extrapolate, frequency):
     """The grid of a table over [lo, hi] with intervals ``step`` wide, continued with intervals
     ``frequency * step`` wide up to lo + extrapolate * (hi - lo) (DeePMD-kit's ``dp compress``
     -s, -e and -f)."""
-    if not (step > 0 and extrapolate >= 1 and frequency >= 1):
-        raise ValueError(f"compress: need step > 0, extrapolate >= 1, frequency >= 1 "
+    if not (0 < step < math.inf and 1 <= extrapolate < math.inf and 1 <= frequency < math.inf):
+        raise ValueError(f"compress: need a finite step > 0, extrapolate >= 1 and frequency >= 1 "
                          f"(got {step}, {extrapolate}, {frequency})")
-    if not hi > lo:
-        raise ValueError(f"compress: empty table range [{lo}, {hi}]")
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"compress: bad table range [{lo}, {hi}]")
     n1 = max(1, int(math.ceil((hi - lo) / step - 1e-9)))
     h2 = step * frequency
     n2 = int(math.ceil((extrapolate - 1.0) * (hi - lo) / h2 - 1e-9)) if extrapolate > 1 else 0
+    if n1 + n2 > MAX_INTERVALS:
+        raise ValueError(f"compress: a table of {n1 + n2} intervals over [{lo:.4g}, {hi:.4g}] "
+                         f"(more than {MAX_INTERVALS}): take a larger step, or check the smallest "
+                         "neighbor distance, which sets the range")
     return [float(lo), float(step), float(n1), float(h2), float(n2)]
 
 

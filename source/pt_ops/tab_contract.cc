@@ -20,6 +20,7 @@
 // Built with tab_eval.cc by backends/dptensor_pt/native.py and into libdptensor_api_cc by CMake.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <tuple>
 #include <vector>
@@ -68,7 +69,7 @@ int64_t gather_slots(const Operands<T>& a, int64_t b, Slot<T>* out) {
   int64_t n = 0;
   for (int64_t j = b * a.w; j < (b + 1) * a.w; ++j) {
     const T* rj = a.r + j * kDims;
-    if (zero_row(rj)) continue;
+    if (zero_row(rj) && !std::isnan(a.s[j])) continue;  // NaN * 0 is NaN in the definition
     if (n > 0 && out[n - 1].s == a.s[j]) {
       Slot<T>& last = out[n - 1];
       last.r0 += rj[0], last.r1 += rj[1], last.r2 += rj[2], last.r3 += rj[3];
@@ -181,7 +182,7 @@ void grad_center(const Operands<T>& a, int64_t b, T* grad_s, T* grad_r) {
   SlotSums<T> sums;
   for (int64_t j = b * a.w; j < (b + 1) * a.w; ++j) {
     const T* rj = a.r + j * kDims;
-    const bool need_gs = !zero_row(rj);
+    const bool need_gs = !zero_row(rj) || std::isnan(a.s[j]);
     update_sums(a, a.s[j], need_gs, grad, &sums);
     std::copy(sums.gr, sums.gr + kDims, grad_r + j * kDims);
     grad_s[j] = need_gs ? rj[0] * sums.gs[0] + rj[1] * sums.gs[1] + rj[2] * sums.gs[2] +

@@ -55,10 +55,11 @@ inline int64_t locate(const Grid<T>& g, T s, T* t) {
   return k;
 }
 
-// Whether s is where the derivatives of the table are its polynomials' (else they are 0)
+// Whether s is where the derivatives of the table are its polynomials' (else they are 0); NaN
+// counts as inside, so that it reaches the output as in the definition
 template <typename T>
 inline bool inside(const Grid<T>& g, T s) {
-  return s >= g.lo && s <= g.end;
+  return !(s < g.lo || s > g.end);
 }
 
 // sum_{p >= R} falling(p, R) c[p][j] t^(p - R) by Horner's rule (c: the 6 x M rows of interval k)

@@ -47,6 +47,23 @@ def test_values_equal_the_definition(kernel, table, dtype):
     np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=TOL[dtype] * scale)
 
 
+def test_nan_and_infinite_inputs_behave_as_the_definition(kernel, small_table):
+    """NaN s reaches the output and the gradient, even on a zero row of r (NaN * 0); infinite s
+    holds the table's end values."""
+    coef, grid = small_table
+    s = np.array([[[0.5, np.nan, np.inf, -np.inf, np.nan]]])
+    r = np.ones((1, 1, 5, 4))
+    r[0, 0, 4] = 0.0
+    want = tab_contract(numpy_ops, coef.numpy(), s, r, grid)
+    st = torch.tensor(s, requires_grad=True)
+    got = native.tab_contract(coef, st, torch.tensor(r), grid)
+    np.testing.assert_allclose(got.detach().numpy(), want, rtol=1e-12, atol=1e-12)
+    (grad,) = torch.autograd.grad(got.sum(), st)
+    g = grad.numpy()[0, 0]
+    assert np.isnan(g[[1, 4]]).all() and np.isfinite(g[[0, 2, 3]]).all()
+    assert not g[[2, 3]].any()  # outside the table: no slope
+
+
 def test_empty_and_one_dimensional_operands(kernel, small_table):
     coef, grid = small_table
     assert native.tab_contract(coef, torch.zeros(0, 7, dtype=torch.float64),
