@@ -59,6 +59,21 @@ def _from_input(path, model):
     return neighbor_stat(systems, model.rcut, model.type_map)[1]
 
 
+def _check_paths(source, output):
+    """Before the seconds of compressing: the output is not the input (which stays the model
+    that can be trained further), and its suffix names a kind of model file."""
+    import os
+
+    from dptensor.errors import DptError
+
+    if os.path.exists(source) and os.path.exists(output) and os.path.samefile(source, output):
+        raise DptError(f"{output}: the output would overwrite the input model; give another name")
+    if not str(output).endswith(".dpt"):
+        from dptensor.backend import backend_for_file
+
+        backend_for_file(output)  # names the suffix no backend owns
+
+
 def run(args):
     import logging
 
@@ -69,6 +84,7 @@ def run(args):
 
     log = logging.getLogger("dptensor.compress")
     check_output_path(args.output)
+    _check_paths(args.input, args.output)
     model = read_model(args.input)
     dist, source = min_nbor_dist(args, model)
     if not dist > 0:

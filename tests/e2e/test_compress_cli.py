@@ -81,3 +81,17 @@ def test_compressing_a_compressed_model_fails(trained, capsys):
     assert dpt("compress", "-i", "c.dpt", "-o", "d.dpt", "--min-nbor-dist", "0.8") != 0
     assert "already compressed" in capsys.readouterr().err
     assert not os.path.exists("d.dpt")
+
+
+def test_the_input_is_never_overwritten(trained, capsys):
+    before = os.path.getmtime(trained)
+    assert dpt("compress", "-i", trained, "-o", trained) != 0
+    assert "would overwrite the input model" in capsys.readouterr().err
+    assert os.path.getmtime(trained) == before
+
+
+def test_an_unknown_output_suffix_fails_before_compressing(trained, capsys):
+    assert dpt("compress", "-i", trained, "-o", "c.model") != 0
+    err = capsys.readouterr().err
+    assert "c.model: no backend owns this file suffix" in err and "tabulated" not in err
+    assert not os.path.exists("c.model")
