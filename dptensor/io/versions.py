@@ -26,7 +26,7 @@ FORMAT_VERSION = 1
 # per @class. A @class not listed here is passed through unchecked.
 CURRENT_VERSIONS = {
     "Model": 1,
-    "Descriptor": 1,
+    "Descriptor": 2,  # 2: a compressed descriptor's "compress" and tables (dpt compress)
     "Fitting": 1,
     "Network": 1,
 }
@@ -122,3 +122,9 @@ def _copy_containers(node):
     if isinstance(node, (list, tuple)):
         return type(node)(_copy_containers(value) for value in node)
     return node
+
+
+@register_upgrade("Descriptor", 1)
+def _descriptor_1_to_2(d):
+    """@version 2 added the tables of ``dpt compress``; a @version 1 descriptor has none."""
+    return d

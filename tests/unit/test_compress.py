@@ -7,7 +7,7 @@ import pytest
 from dptensor.errors import DptError, ModelFileError
 from dptensor.io import load_dpt, save_dpt
 from dptensor.model import Model
-from dptensor.model.compress import compress_model, net_range
+from dptensor.model.compress import compress_model, net_range, net_slots
 from dptensor.model.network import Network
 from dptensor.model.ops import numpy_ops
 from dptensor.model.tabulate import build_table, grid_bounds, knots, make_grid, tab_eval
@@ -59,13 +59,29 @@ def test_outside_the_table_is_held_constant(net_table):
     assert not slope[[0, 3]].any() and slope[1].any()
 
 
+def test_nan_reaches_the_output_and_infinities_hold_the_ends(net_table):
+    _, coef = net_table
+    lo, *_, end = grid_bounds(GRID)
+    s = np.array([np.nan, np.inf, -np.inf, lo, end])
+    for order in (0, 1, 2):
+        out = tab_eval(numpy_ops, coef, s, GRID, order)
+        assert np.isnan(out[0]).all() and np.isfinite(out[1:]).all()
+        if order:
+            assert not out[1:3].any()
+        else:
+            np.testing.assert_array_equal(out[1:3], out[[4, 3]])
+
+
 def test_orders_above_the_degree_are_zero(net_table):
     _, coef = net_table
     assert not tab_eval(numpy_ops, coef, np.array([0.3, 2.0]), GRID, 6).any()
 
 
 def test_make_grid_rejects_bad_settings():
-    for args in [(0.0, 1.0, 0.0, 5, 10), (0.0, 1.0, 0.01, 0.5, 10), (1.0, 1.0, 0.01, 5, 10)]:
+    inf = float("inf")
+    for args in [(0.0, 1.0, 0.0, 5, 10), (0.0, 1.0, 0.01, 0.5, 10), (1.0, 1.0, 0.01, 5, 10),
+                 (0.0, 1.0, inf, 5, 10), (0.0, 1.0, 0.01, inf, 10), (0.0, inf, 0.01, 5, 10),
+                 (0.0, 1.0, 1e-6, 5, 10)]:  # the last: 1,000,000 intervals
         with pytest.raises(ValueError):
             make_grid(*args)
 
@@ -86,15 +102,27 @@ def test_compressed_model_predicts_as_the_model(name):
         np.testing.assert_allclose(got[key], ref[key], rtol=1e-10, atol=1e-12, err_msg=key)
 
 
-def test_net_range_spans_empty_slots_to_the_closest_neighbor():
-    model = make_variant("ener")
-    desc = model.descriptor
-    v = desc.variables
-    lo, hi = net_range(desc, 1, 0.9)  # center type 0, neighbor type 1
-    start, n = desc.sel[0], desc.sel[1]
-    davg, dstd = v["davg"][0, start:start + n, 0], v["dstd"][0, start:start + n, 0]
-    assert lo == pytest.approx(np.min(-davg / dstd))
-    assert hi == pytest.approx(np.max((1 / 0.9 - davg) / dstd))
+@pytest.mark.parametrize("name", ["ener", "ener-one-side-resnet"])
+def test_every_slot_input_lies_in_its_net_range(name):
+    """The normalized radial input of every slot (empty ones at lo) of a frame whose closest
+    pair is r_min lies in [lo, hi] of the net that reads it, and the range is not loose."""
+    model = make_variant(name)
+    desc, v = model.descriptor, model.descriptor.variables
+    inputs = _inputs(model)
+    r_min = float(np.min(np.linalg.norm(inputs["shift"] + inputs["coord"][0][inputs["nlist"]]
+                                        - inputs["coord"][0][:, None, :], axis=-1)[inputs["nlist"] >= 0]))
+    em = desc.env_mat(numpy_ops, inputs["coord"], inputs["nlist"], inputs["shift"])[0, ..., 0]
+    atype = inputs["atype"][0]
+    s = (em - v["davg"][atype, :, 0]) / v["dstd"][atype, :, 0]  # nloc x nnei
+    reached = []
+    for k in range(desc.n_nets):
+        centers, start, n = net_slots(desc, k)
+        rows = np.isin(atype, centers)
+        block = s[rows, start:start + n]
+        lo, hi = net_range(desc, k, r_min)
+        assert lo - 1e-12 <= block.min() and block.max() <= hi + 1e-12, (k, lo, hi)
+        reached.append(block.max() / hi)
+    assert max(reached) > 1 - 1e-9  # the closest pair reaches hi of its net
 
 
 def test_compressed_model_survives_a_dpt_round_trip(tmp_path):
@@ -106,6 +134,14 @@ def test_compressed_model_survives_a_dpt_round_trip(tmp_path):
     assert back.descriptor.compress["step"] == 0.02
     inputs = _inputs(model)
     np.testing.assert_array_equal(back(**inputs)["energy"], model(**inputs)["energy"])
+
+
+def test_only_a_compressed_descriptor_is_written_as_version_2(tmp_path):
+    """Releases before compression read uncompressed files; a compressed one names its version."""
+    model = make_variant("ener")
+    assert model.serialize()["descriptor"]["@version"] == 1
+    compress_model(model, 0.9)
+    assert model.serialize()["descriptor"]["@version"] == 2
 
 
 def test_compressing_twice_or_without_a_distance_fails():

@@ -13,6 +13,7 @@ import pytest
 import dptensor
 from dptensor.errors import ModelFileError, OutputError
 from dptensor.io import is_dpt_file, load_dpt, read_dpt_header, save_dpt
+from dptensor.io.versions import CURRENT_VERSIONS
 
 DOC = Path(__file__).resolve().parents[2] / "doc" / "model-format.md"
 
@@ -30,7 +31,7 @@ def make_model():
         "type_map": ["O", "H"],
         "descriptor": {
             "@class": "Descriptor",
-            "@version": 1,
+            "@version": CURRENT_VERSIONS["Descriptor"],  # a round trip leaves the current one as it is
             "type": "se_e2_a",
             "rcut": 6.0,
             "sel": [46, 92],

@@ -10,9 +10,10 @@ from dptensor.io import versions
 
 @pytest.fixture
 def registry(monkeypatch):
-    """Private copies of the version table and upgrade registry, restored after each test."""
-    monkeypatch.setattr(versions, "UPGRADES", dict(versions.UPGRADES))
-    monkeypatch.setattr(versions, "CURRENT_VERSIONS", dict(versions.CURRENT_VERSIONS))
+    """A private version table (every class at @version 1) and an empty upgrade registry, in
+    place of the real ones until the test ends: these tests exercise the mechanism."""
+    monkeypatch.setattr(versions, "UPGRADES", {})
+    monkeypatch.setattr(versions, "CURRENT_VERSIONS", {k: 1 for k in versions.CURRENT_VERSIONS})
     return versions
 
 
@@ -126,7 +127,8 @@ def test_load_dpt_applies_upgrades(tmp_path, registry):
 
 def test_load_dpt_refuses_newer_component(tmp_path):
     path = tmp_path / "new.dpt"
-    save_dpt(path, model(desc=descriptor(version=2)))
-    with pytest.raises(ModelFileError, match=r"new\.dpt: descriptor: Descriptor @version 2 .*"
+    newer = versions.CURRENT_VERSIONS["Descriptor"] + 1
+    save_dpt(path, model(desc=descriptor(version=newer)))
+    with pytest.raises(ModelFileError, match=rf"new\.dpt: descriptor: Descriptor @version {newer} .*"
                                              r"upgrade dptensor to \S+ or later"):
         load_dpt(path)

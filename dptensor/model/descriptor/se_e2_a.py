@@ -30,6 +30,12 @@ class DescrptSeA(Serializable):
     def serial_type(self):
         return "se_e2_a"
 
+    @property
+    def serial_version(self):
+        """2 for a compressed descriptor (its "compress" and tables are new in @version 2), else
+        1, which dptensor releases before compression still read."""
+        return 1 if self.compress is None else 2
+
     def __init__(self, ntypes, sel, rcut=6.0, rcut_smth=0.5, neuron=(10, 20, 40), axis_neuron=4,
                  resnet_dt=False, type_one_side=False, exclude_types=(), activation_function="tanh",
                  precision="float64", trainable=True, seed=None, set_davg_zero=False,
