@@ -39,7 +39,8 @@ from dptensor.utils import native_build
 NATIVE_ENV = "DPT_PT_NATIVE"
 SOURCE = Path(__file__).resolve().parents[2] / "source" / "pt_ops"  # the folder of the sources
 SOURCES = [SOURCE / "tab_eval.cc", SOURCE / "tab_contract.cc"]
-HEADERS = [SOURCE / "tabulate.h"]  # not compiled alone; hashed into the cache key with the sources
+# not compiled alone; hashed into the cache key with the sources
+HEADERS = [SOURCE / "tabulate.h", *native_build.COMMON_HEADERS]
 OP_NAME = "dptensor::tab_eval"
 VJP_NAME = "dptensor::tab_eval_vjp"  # sum_j grad_j tab_eval_j: the gradient, fused
 CONTRACT_NAME = "dptensor::tab_contract"

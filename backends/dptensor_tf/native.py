@@ -50,7 +50,8 @@ ROW = 32  # shortest rows of the right operand that it takes (its inner loops ru
 SOURCE_DIR = Path(__file__).resolve().parents[2] / "source" / "tf_ops"
 SOURCE = SOURCE_DIR / "batch_product.cc"
 TAB_SOURCES = (SOURCE_DIR / "tab_eval.cc", SOURCE_DIR / "tab_contract.cc")
-HEADERS = (SOURCE_DIR / "tabulate.h",)  # included by TAB_SOURCES: in the cache key, not compiled alone
+# included by TAB_SOURCES: in the cache key, not compiled alone
+HEADERS = (SOURCE_DIR / "tabulate.h", *native_build.COMMON_HEADERS)
 COMPILE_FLAGS = ["-shared", "-fPIC", "-O3", "-fopenmp-simd", "-march=native"]
 COMPILE_TIMEOUT = native_build.COMPILE_TIMEOUT  # seconds
 

@@ -15,6 +15,7 @@ API (used by ``dptensor_pt.native`` and ``dptensor_tf.native``):
                                  where the library of ``name`` is (or will be) cached
     build_cached(sources, command_fn, name, sub, extra_key="", timeout=COMPILE_TIMEOUT, log=None)
                                  the cached library's Path, compiled first when it is not there
+    COMMON_HEADERS               source/common headers that both backends' kernels include
 
 ``command_fn(sources, output)`` returns the compiler's argv (a list of str) that compiles the
 files ``sources`` (list of str) into ``output``. The cache key hashes the text of every source,
@@ -32,6 +33,8 @@ from pathlib import Path
 from dptensor.utils.atomic import atomic_path
 
 CACHE_ENV = "DPT_CACHE_DIR"
+# the framework-free table math that both backends' kernels include (in their cache keys)
+COMMON_HEADERS = (Path(__file__).resolve().parents[2] / "source" / "common" / "tabulate_core.h",)
 COMPILE_TIMEOUT = 900  # seconds
 _OFF = ("0", "false", "no", "off")
 
@@ -95,4 +98,4 @@ def build_cached(sources, command_fn, name, sub, extra_key="", timeout=COMPILE_T
 
 
 __all__ = ["enabled", "cache_dir", "cpu_fingerprint", "compiler", "library_path", "build_cached",
-           "CACHE_ENV", "COMPILE_TIMEOUT"]
+           "CACHE_ENV", "COMMON_HEADERS", "COMPILE_TIMEOUT"]

@@ -7,7 +7,7 @@
 //       grad_s[b, j] = sum_m G'_m(s[b, j]) sum_d r[b, j, d] grad[b, d, m]
 //       grad_r[b, j, d] = sum_m G_m(s[b, j]) grad[b, d, m]
 //
-// G is tab_eval of order 0 and G' of order 1 (tabulate.h; the definition is tabulate.py
+// G is tab_eval of order 0 and G' of order 1 (common/tabulate_core.h; the definition is tabulate.py
 // ``tab_contract``). The generic code writes G (B w x M, as large as the descriptor's input times
 // M) and runs thin batched products on it; here G never leaves registers: per center b, each
 // slot runs Horner's rule along M (the vector loop) in the loop that adds its products to the
@@ -36,7 +36,8 @@
 namespace dptensor {
 namespace {
 
-using tabulate::kDegree;
+using tabulate::horner;
+using tabulate::kTerms;
 
 constexpr int kDims = 4;  // columns of r: s and its three Cartesian partners
 
@@ -76,7 +77,7 @@ int64_t gather_slots(const Operands<T>& a, int64_t b, Slot<T>* out) {
       continue;
     }
     T t;
-    const T* c = a.coef + tabulate::locate(a.g, a.s[j], &t) * (kDegree + 1) * a.m;
+    const T* c = a.coef + tabulate::locate(a.g, a.s[j], &t) * kTerms * a.m;
     out[n++] = {c, a.s[j], t, rj[0], rj[1], rj[2], rj[3]};
   }
   return n;
@@ -90,7 +91,7 @@ void add_slot(const Slot<T>& sa, int64_t m, T* out) {
   T *o0 = out, *o1 = out + m, *o2 = out + 2 * m, *o3 = out + 3 * m;
 #pragma omp simd
   for (int64_t i = 0; i < m; ++i) {
-    const T va = tabulate::poly<T, 0>(ca, m, i, ta);
+    const T va = horner<T, 0>(ca, m, i, ta);
     o0[i] += a0 * va;
     o1[i] += a1 * va;
     o2[i] += a2 * va;
@@ -111,8 +112,8 @@ void add_four_slots(const Slot<T>* sl, int64_t m, T* out) {
   T *o0 = out, *o1 = out + m, *o2 = out + 2 * m, *o3 = out + 3 * m;
 #pragma omp simd
   for (int64_t i = 0; i < m; ++i) {
-    const T va = tabulate::poly<T, 0>(ca, m, i, ta), vb = tabulate::poly<T, 0>(cb, m, i, tb);
-    const T vc = tabulate::poly<T, 0>(cc, m, i, tc), vd = tabulate::poly<T, 0>(cd, m, i, td);
+    const T va = horner<T, 0>(ca, m, i, ta), vb = horner<T, 0>(cb, m, i, tb);
+    const T vc = horner<T, 0>(cc, m, i, tc), vd = horner<T, 0>(cd, m, i, td);
     o0[i] += a0 * va + b0 * vb + c0 * vc + d0 * vd;
     o1[i] += a1 * va + b1 * vb + c1 * vc + d1 * vd;
     o2[i] += a2 * va + b2 * vb + c2 * vc + d2 * vd;
@@ -148,10 +149,10 @@ void slot_sums(const T* c, int64_t m, T t, const T* grad, SlotSums<T>* out) {
   for (int64_t i = 0; i < m; ++i) {
     T v, dv;
     if (WithGs) {
-      tabulate::poly_slope(c, m, i, t, &v, &dv);
+      tabulate::value_slope(c, m, i, t, &v, &dv);
       d0 += dv * g0[i], d1 += dv * g1[i], d2 += dv * g2[i], d3 += dv * g3[i];
     } else {
-      v = tabulate::poly<T, 0>(c, m, i, t);
+      v = horner<T, 0>(c, m, i, t);
     }
     a0 += v * g0[i], a1 += v * g1[i], a2 += v * g2[i], a3 += v * g3[i];
   }
@@ -165,7 +166,7 @@ template <typename T>
 void update_sums(const Operands<T>& a, T s, bool need_gs, const T* grad, SlotSums<T>* sums) {
   if (sums->valid && sums->s == s && (sums->with_gs || !need_gs)) return;
   T t;
-  const T* c = a.coef + tabulate::locate(a.g, s, &t) * (kDegree + 1) * a.m;
+  const T* c = a.coef + tabulate::locate(a.g, s, &t) * kTerms * a.m;
   const bool with_gs = need_gs && tabulate::inside(a.g, s);
   if (with_gs) {
     slot_sums<T, true>(c, a.m, t, grad, sums);

@@ -14,10 +14,10 @@
 //
 // The generic code gathers an n x 6 x M copy of the coefficients; here each row reads the 6 rows
 // of coef[k] in place (the table stays in cache) and runs Horner's rule along M, a contiguous
-// loop the compiler vectorizes (the lookup and Horner's rule are tabulate.h's, shared with
-// tab_contract.cc). Rows are shared out over ATen's intra-op threads. Built at first
-// use by backends/dptensor_pt/native.py, and into libdptensor_api_cc by CMake (frozen compressed
-// models call these ops).
+// loop the compiler vectorizes (the lookup and Horner's rule are common/tabulate_core.h's, shared
+// with tab_contract.cc and the TensorFlow ops). Rows are shared out over ATen's intra-op threads.
+// Built at first use by backends/dptensor_pt/native.py, and into libdptensor_api_cc by CMake
+// (frozen compressed models call these ops).
 
 #include <algorithm>
 #include <cstdint>
@@ -35,10 +35,11 @@ namespace {
 
 using tabulate::Grid;
 using tabulate::kDegree;
+using tabulate::kTerms;
 using tabulate::kGrainValues;
 using tabulate::locate;
 using tabulate::make_grid;
-using tabulate::poly;
+using tabulate::horner;
 
 // Operands of one call; R > kDegree never reaches the loops (the result is 0)
 template <typename T>
@@ -56,14 +57,14 @@ void value_rows(const Args<T>& a, int64_t begin, int64_t end) {
   const int64_t m = a.m;
   for (int64_t i = begin; i < end; ++i) {
     T t;
-    const T* c = a.coef + locate(a.g, a.s[i], &t) * (kDegree + 1) * m;
+    const T* c = a.coef + locate(a.g, a.s[i], &t) * kTerms * m;
     T* row = a.out + i * m;
     if (R > 0 && !tabulate::inside(a.g, a.s[i])) {  // held constant outside the table
       std::fill(row, row + m, T(0));
       continue;
     }
 #pragma omp simd
-    for (int64_t j = 0; j < m; ++j) row[j] = poly<T, R>(c, m, j, t);
+    for (int64_t j = 0; j < m; ++j) row[j] = horner<T, R>(c, m, j, t);
   }
 }
 
@@ -72,12 +73,12 @@ void vjp_rows(const Args<T>& a, int64_t begin, int64_t end) {
   const int64_t m = a.m;
   for (int64_t i = begin; i < end; ++i) {
     T t;
-    const T* c = a.coef + locate(a.g, a.s[i], &t) * (kDegree + 1) * m;
+    const T* c = a.coef + locate(a.g, a.s[i], &t) * kTerms * m;
     const T* grad = a.grad + i * m;
     T sum = 0;
     if (R == 0 || tabulate::inside(a.g, a.s[i])) {
 #pragma omp simd reduction(+ : sum)
-      for (int64_t j = 0; j < m; ++j) sum += grad[j] * poly<T, R>(c, m, j, t);
+      for (int64_t j = 0; j < m; ++j) sum += grad[j] * horner<T, R>(c, m, j, t);
     }
     a.out[i] = sum;
   }

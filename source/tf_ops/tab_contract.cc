@@ -12,8 +12,8 @@
 //   grad_r[b, j, d] = sum_m G_m(s[b, j]) grad[b, d, m]
 //
 // The definition is dptensor/model/tabulate.py (tab_contract: tab_eval, then a product); G and G'
-// are those of DptTabEval (the lookup and Horner's rule of tabulate.h: end values held outside
-// [lo, end], G' = 0 there). The gradients are registered in Python
+// are those of DptTabEval (the lookup and Horner's rule of common/tabulate_core.h: end values
+// held outside [lo, end], G' = 0 there). The gradients are registered in Python
 // (backends/dptensor_tf/native.py): DptTabContractGrad's own is written with DptTabEval and
 // products, so that nested tapes (force training, Hessians) differentiate through it.
 //
@@ -55,6 +55,10 @@ namespace shape_inference = tensorflow::shape_inference;
 using shape_inference::DimensionHandle;
 using shape_inference::InferenceContext;
 using shape_inference::ShapeHandle;
+using tabulate::Grid;
+using tabulate::horner;
+using tabulate::kDegree;
+using tabulate::kTerms;
 
 constexpr int kColumns = 4;  // columns of R~
 
@@ -142,7 +146,7 @@ void AddOne(const Term<T>& x, int64_t m, T* out) {
   const T t = x.t, r0 = x.r[0], r1 = x.r[1], r2 = x.r[2], r3 = x.r[3];
 #pragma omp simd
   for (int64_t i = 0; i < m; ++i) {
-    const T g = Horner<T, 0>(c, m, i, t);
+    const T g = horner<T, 0>(c, m, i, t);
     o0[i] += r0 * g, o1[i] += r1 * g, o2[i] += r2 * g, o3[i] += r3 * g;
   }
 }
@@ -156,7 +160,7 @@ void AddTwo(const Term<T>& x, const Term<T>& y, int64_t m, T* out) {
   const T v = y.t, q0 = y.r[0], q1 = y.r[1], q2 = y.r[2], q3 = y.r[3];
 #pragma omp simd
   for (int64_t i = 0; i < m; ++i) {
-    const T g = Horner<T, 0>(c, m, i, t), h = Horner<T, 0>(e, m, i, v);
+    const T g = horner<T, 0>(c, m, i, t), h = horner<T, 0>(e, m, i, v);
     o0[i] += r0 * g + q0 * h, o1[i] += r1 * g + q1 * h;
     o2[i] += r2 * g + q2 * h, o3[i] += r3 * g + q3 * h;
   }
@@ -180,9 +184,7 @@ void ContractAtom(const Grid<T>& grid, const T* coef, int64_t m, const T* s, con
       zero = zero && ZeroRow(ri, s[i]);
     }
     if (zero) continue;
-    int64_t k;
-    grid.Locate(s[j], &k, &x.t);
-    x.c = coef + k * kTerms * m;
+    x.c = coef + tabulate::locate(grid, s[j], &x.t) * kTerms * m;
     if (++n == 2) AddTwo(pending[0], pending[1], m, out), n = 0;
   }
   if (n == 1) AddOne(pending[0], m, out);
@@ -197,15 +199,15 @@ void ProjectSlot(const T* c, int64_t m, T t, const T* u, bool slope, T* a, T* b)
   if (slope) {
 #pragma omp simd reduction(+ : a0, a1, a2, a3, b0, b1, b2, b3)
     for (int64_t i = 0; i < m; ++i) {
-      T g = c[kDegree * m + i], dg = 0;
-      for (int p = kDegree - 1; p >= 0; --p) dg = dg * t + g, g = g * t + c[p * m + i];
+      T g, dg;
+      tabulate::value_slope(c, m, i, t, &g, &dg);
       a0 += g * u0[i], a1 += g * u1[i], a2 += g * u2[i], a3 += g * u3[i];
       b0 += dg * u0[i], b1 += dg * u1[i], b2 += dg * u2[i], b3 += dg * u3[i];
     }
   } else {
 #pragma omp simd reduction(+ : a0, a1, a2, a3)
     for (int64_t i = 0; i < m; ++i) {
-      const T g = Horner<T, 0>(c, m, i, t);
+      const T g = horner<T, 0>(c, m, i, t);
       a0 += g * u0[i], a1 += g * u1[i], a2 += g * u2[i], a3 += g * u3[i];
     }
   }
@@ -222,11 +224,10 @@ void GradAtom(const Grid<T>& grid, const T* coef, int64_t m, const T* s, const T
     end = RunEnd(s, j, w);
     bool zero = true;
     for (int64_t i = j; i < end; ++i) zero = zero && ZeroRow(r + kColumns * i, s[i]);
-    int64_t k;
     T t, a[kColumns], b[kColumns];
-    grid.Locate(s[j], &k, &t);
+    const int64_t k = tabulate::locate(grid, s[j], &t);
     // G' is 0 outside the table
-    ProjectSlot(coef + k * kTerms * m, m, t, u, grid.Inside(s[j]) && !zero, a, b);
+    ProjectSlot(coef + k * kTerms * m, m, t, u, tabulate::inside(grid, s[j]) && !zero, a, b);
     for (int64_t i = j; i < end; ++i) {
       const T* ri = r + kColumns * i;
       grad_s[i] = ri[0] * b[0] + ri[1] * b[1] + ri[2] * b[2] + ri[3] * b[3];
@@ -268,7 +269,7 @@ class TabContractOp : public OpKernel {
     Tensor* tout = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({nb, kColumns, m}), &tout));
     if (tout->NumElements() == 0) return;
-    const auto grid = Grid<T>::Make(ctx->input(3).flat<double>().data(), tcoef.dim_size(0));
+    const auto grid = GridOf<T>(ctx->input(3), tcoef.dim_size(0));
     const T *coef = tcoef.flat<T>().data(), *s = ts.flat<T>().data();
     const T* r = ctx->input(2).flat<T>().data();
     T* out = tout->flat<T>().data();
@@ -297,7 +298,7 @@ class TabContractGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, ts.shape(), &tgs));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, ctx->input(2).shape(), &tgr));
     if (tgs->NumElements() == 0) return;
-    const auto grid = Grid<T>::Make(ctx->input(3).flat<double>().data(), tcoef.dim_size(0));
+    const auto grid = GridOf<T>(ctx->input(3), tcoef.dim_size(0));
     const T *coef = tcoef.flat<T>().data(), *s = ts.flat<T>().data();
     const T* r = ctx->input(2).flat<T>().data();
     const T* grad = tgrad.flat<T>().data();

@@ -8,10 +8,10 @@
 //   out    n x M          d^order/ds^order of sum_p coef[k, p] t^p, t = s - (left end of interval k)
 //
 // The definition is dptensor/model/tabulate.py (tab_eval); this kernel computes the same numbers
-// in the same precision, with the interval lookup and Horner's rule of tabulate.h: the table holds
-// its end values outside [lo, end], and every derivative (order >= 1) is 0 there. The grid is
-// an input rather than attrs because TensorFlow's float attrs are 32-bit, and a float64 table
-// needs its knots in float64 (for a float32 table the grid is rounded to float32, as in the
+// in the same precision, with the interval lookup and Horner's rule of common/tabulate_core.h: the
+// table holds its end values outside [lo, end], and every derivative (order >= 1) is 0 there. The
+// grid is an input rather than attrs because TensorFlow's float attrs are 32-bit, and a float64
+// table needs its knots in float64 (for a float32 table the grid is rounded to float32, as in the
 // reference). The gradient in s (registered in Python, backends/dptensor_tf/native.py) is the
 // same op with order + 1, so forces and Hessians differentiate through it.
 //
@@ -38,6 +38,10 @@ using tensorflow::Tensor;
 using tensorflow::TensorShape;
 namespace errors = tensorflow::errors;
 namespace shape_inference = tensorflow::shape_inference;
+using tabulate::Grid;
+using tabulate::horner;
+using tabulate::kDegree;
+using tabulate::kTerms;
 
 REGISTER_OP("DptTabEval")
     .Input("coef: T")
@@ -62,7 +66,7 @@ REGISTER_OP("DptTabEval")
 template <typename T, int R>
 void HornerRow(const T* c, int64_t m, T t, T* out) {
 #pragma omp simd
-  for (int64_t j = 0; j < m; ++j) out[j] = Horner<T, R>(c, m, j, t);
+  for (int64_t j = 0; j < m; ++j) out[j] = horner<T, R>(c, m, j, t);
 }
 
 template <typename T>
@@ -98,8 +102,8 @@ class TabEvalOp : public OpKernel {
     Tensor* tout = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({n, m}), &tout));
     if (tout->NumElements() == 0) return;
-    Run(Grid<T>::Make(ctx->input(2).flat<double>().data(), nint), tcoef.flat<T>().data(),
-        ts.flat<T>().data(), n, m, tout->flat<T>().data(), ctx);
+    Run(GridOf<T>(ctx->input(2), nint), tcoef.flat<T>().data(), ts.flat<T>().data(), n, m,
+        tout->flat<T>().data(), ctx);
   }
 
  private:
@@ -110,13 +114,12 @@ class TabEvalOp : public OpKernel {
     auto work = [=](int64_t first, int64_t last) {
       for (int64_t i = first; i < last; ++i) {
         T* o = out + i * m;
-        if (derivative && !grid.Inside(s[i])) {
+        if (derivative && !tabulate::inside(grid, s[i])) {
           for (int64_t j = 0; j < m; ++j) o[j] = T(0);
           continue;
         }
-        int64_t k;
         T t;
-        grid.Locate(s[i], &k, &t);
+        const int64_t k = tabulate::locate(grid, s[i], &t);
         row(coef + k * kTerms * m, m, t, o);
       }
     };
