@@ -3,7 +3,6 @@ numbers as tf.linalg.matmul, first and second derivatives included, used by trai
 only where it fits, and a clear fallback when it cannot be built."""
 
 import logging
-import shutil
 
 import numpy as np
 import pytest
@@ -14,22 +13,13 @@ from dptensor_tf import native  # noqa: E402
 from dptensor_tf.model import TFModel  # noqa: E402
 from dptensor_tf.ops import NativeTFOps, tf_ops, training_ops  # noqa: E402
 from model_fixtures import make_model  # noqa: E402
-from tf_helpers import batch_inputs  # noqa: E402
+from tf_helpers import batch_inputs, library  # noqa: E402,F401 (library: a fixture)
 
 # (transpose_a, transpose_b, a shape, y shape): the descriptor's R~^T G and its derivatives
 PRODUCTS = [(False, False, (3, 5, 7, 4), (3, 5, 4, 40)),
             (True, False, (3, 5, 7, 4), (3, 5, 7, 40)),
             (False, True, (3, 5, 7, 40), (3, 5, 4, 40)),
             (True, False, (0, 7, 4), (0, 7, 40))]
-
-
-@pytest.fixture(scope="module")
-def library():
-    if shutil.which(native._compiler()) is None:
-        pytest.skip(f"no C++ compiler ({native._compiler()}) to build the kernel with")
-    lib = native.load()
-    assert lib is not None, "the native kernel did not build (see the log)"
-    return lib
 
 
 def _operands(a_shape, y_shape, dtype=np.float64, seed=0):

@@ -4,7 +4,6 @@ in s, unknown sizes in a graph, and SavedModels that hold it."""
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -13,6 +12,8 @@ import pytest
 
 tf = pytest.importorskip("dptensor_tf.env").tf  # quiet TensorFlow logging first
 
+from tf_helpers import library  # noqa: E402,F401 (a fixture)
+
 from dptensor.model.network import Network  # noqa: E402
 from dptensor.model.ops import numpy_ops  # noqa: E402
 from dptensor.model.tabulate import build_table, knots, make_grid, tab_eval  # noqa: E402
@@ -20,15 +21,6 @@ from dptensor_tf import native  # noqa: E402
 from dptensor_tf.ops import tf_ops  # noqa: E402
 
 GRID = make_grid(-1.0, 9.0, 0.01, 5, 10)  # lo -1, hi 9, end 49; 1000 + 400 intervals
-
-
-@pytest.fixture(scope="module")
-def library():
-    if shutil.which(native._compiler()) is None:
-        pytest.skip(f"no C++ compiler ({native._compiler()}) to build the kernel with")
-    lib = native.load()
-    assert lib is not None, "the native kernels did not build (see the log)"
-    return lib
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,27 @@
 """Shared pieces of the TensorFlow backend tests: tiny models (sel [4, 8], embedding [4, 8],
 fitting [8, 8], float64) of each fitting type and batches of random frames."""
 
+import shutil
+
 import numpy as np
+import pytest
 
 from model_fixtures import ORTHO_BOX, make_model, random_frame
 
 from dptensor.data.neighbor import build_nlist, shift_from_image
+
+
+@pytest.fixture(scope="module")
+def library():
+    """The TensorFlow native kernels' library, built if needed; skips without a compiler."""
+    from dptensor_tf import native
+
+    if shutil.which(native._compiler()) is None:
+        pytest.skip(f"no C++ compiler ({native._compiler()}) to build the kernels with")
+    lib = native.load()
+    assert lib is not None, "the native kernels did not build (see the log)"
+    return lib
+
 
 DESCRIPTOR = {"sel": [4, 8], "neuron": [4, 8]}
 MODELS = {  # name -> make_model keywords: both embedding kinds, both polar forms, exclusions
